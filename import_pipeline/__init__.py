@@ -1,0 +1,1 @@
+"""import-pipeline: bulk import of DESTINY references, orchestrated by Dagster."""

@@ -1,0 +1,21 @@
+"""Errors raised by the domain core."""
+
+
+class DomainError(Exception):
+    """Base class of every error the domain raises on purpose."""
+
+
+class IllegalTransitionError(DomainError):
+    """A status change that the one-way state machine does not allow."""
+
+
+class UnforeseenStatusMixError(DomainError):
+    """Result statuses whose combination has no batch status in the spec's table."""
+
+
+class RecordClosedError(DomainError):
+    """A completed or failed import record was asked to accept more batches."""
+
+
+class SourceUnreadableError(DomainError):
+    """A batch's source cannot be opened or read (missing file, corrupt gzip, bad URL)."""

@@ -1,0 +1,112 @@
+"""The import domain's entities: ImportRecord -> ImportBatch -> ImportResult.
+
+Field names follow the DESTINY SDK's `ImportRecordRead` / `ImportBatchRead` /
+`ImportResultRead`, so `model_dump(mode="json")` is what our JSON surfaces emit.
+"""
+
+import datetime
+import uuid
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from import_pipeline.domain.statuses import (
+    ImportBatchStatus,
+    ImportRecordStatus,
+    ImportResultStatus,
+    check_batch_transition,
+    check_record_transition,
+)
+
+
+def utc_now() -> datetime.datetime:
+    """The current time, timezone-aware in UTC."""
+    return datetime.datetime.now(datetime.UTC)
+
+
+def new_id() -> uuid.UUID:
+    """A new entity id: UUID version 4, as the DESTINY SDK accepts (v4 or v7)."""
+    return uuid.uuid4()
+
+
+class ImportRecord(BaseModel):
+    """One import job: these references, from this source, searched this way."""
+
+    model_config = ConfigDict(validate_assignment=True)
+
+    id: uuid.UUID = Field(default_factory=new_id, description="The record's id and partition key.")
+    source_name: str = Field(min_length=1, description="Where the references come from.")
+    processor_name: str = Field(min_length=1, description="The program that produced the file.")
+    processor_version: str = Field(min_length=1, description="That program's version.")
+    search_string: str | None = Field(default=None, description="The search that found them.")
+    searched_at: datetime.datetime = Field(
+        default_factory=utc_now, description="When the search was run."
+    )
+    notes: str | None = Field(default=None, description="Free-text notes of the importer.")
+    expected_reference_count: int = Field(
+        default=-1, ge=-1, description="How many references the importer expects; -1 unknown."
+    )
+    status: ImportRecordStatus = Field(
+        default=ImportRecordStatus.CREATED, description="Where the import job stands."
+    )
+    failure_details: str | None = Field(
+        default=None, description="Why the record failed, when it did."
+    )
+    created_at: datetime.datetime = Field(default_factory=utc_now, description="Registered at.")
+    updated_at: datetime.datetime = Field(default_factory=utc_now, description="Last change at.")
+
+    def moved_to(self, status: ImportRecordStatus, failure_details: str | None = None) -> "ImportRecord":
+        """A copy in `status`; raises `IllegalTransitionError` for a backward move."""
+        check_record_transition(self.status, status)
+        return self.model_copy(
+            update={"status": status, "failure_details": failure_details, "updated_at": utc_now()}
+        )
+
+
+class ImportBatch(BaseModel):
+    """One chunk of a record's source data: a whole file or URL, or a line range of it."""
+
+    id: uuid.UUID = Field(default_factory=new_id, description="The batch's id.")
+    import_record_id: uuid.UUID = Field(description="The record the batch belongs to.")
+    storage_url: str = Field(min_length=1, description="Local path, file:// or http(s):// URL.")
+    line_start: int | None = Field(
+        default=None, ge=1, description="First source line of the batch (1-based); None: line 1."
+    )
+    line_end: int | None = Field(
+        default=None, ge=1, description="Last source line, inclusive; None: to the end of the file."
+    )
+    status: ImportBatchStatus = Field(
+        default=ImportBatchStatus.CREATED, description="Derived from the batch's results."
+    )
+    failure_details: str | None = Field(
+        default=None, description="Why the whole batch failed (its source unreadable)."
+    )
+    created_at: datetime.datetime = Field(default_factory=utc_now, description="Registered at.")
+    updated_at: datetime.datetime = Field(default_factory=utc_now, description="Last change at.")
+
+    def moved_to(self, status: ImportBatchStatus, failure_details: str | None = None) -> "ImportBatch":
+        """A copy in `status`; raises `IllegalTransitionError` for a backward move."""
+        if status != self.status:
+            check_batch_transition(self.status, status)
+        return self.model_copy(
+            update={"status": status, "failure_details": failure_details, "updated_at": utc_now()}
+        )
+
+
+class ImportResult(BaseModel):
+    """The outcome of one non-blank source line."""
+
+    id: uuid.UUID = Field(default_factory=new_id, description="The result's id.")
+    import_batch_id: uuid.UUID = Field(description="The batch the line belongs to.")
+    line_number: int = Field(ge=1, description="The line's 1-based number in the source file.")
+    status: ImportResultStatus = Field(description="The line's outcome.")
+    reference_id: uuid.UUID | None = Field(
+        default=None, description="The reference created or matched for the line."
+    )
+    reference_created: bool | None = Field(
+        default=None, description="True: a new reference; False: merged into an existing one."
+    )
+    failure_details: str | None = Field(
+        default=None, description="What failed or was dropped, starting 'Entry <line>:'."
+    )
+    created_at: datetime.datetime = Field(default_factory=utc_now, description="Written at.")
+    updated_at: datetime.datetime = Field(default_factory=utc_now, description="Last change at.")

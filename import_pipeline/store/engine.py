@@ -1,0 +1,61 @@
+"""Engines for the embedded SQLite default and for PostgreSQL, and the schema upgrade.
+
+SQLite gets WAL, foreign keys, a busy timeout and `BEGIN IMMEDIATE` transactions so
+that concurrent writers queue instead of failing; PostgreSQL uses psycopg 3.
+"""
+
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from import_pipeline.domain.errors import DomainError
+
+
+class DatabaseConfigError(DomainError):
+    """The database URL is malformed or names a driver we do not support."""
+
+
+def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None  # let the begin event below issue BEGIN
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=60000")
+    cursor.close()
+
+
+def _on_sqlite_begin(connection: sa.Connection) -> None:
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def create_db_engine(url: str) -> sa.Engine:
+    """Create an engine for `url`; raise `DatabaseConfigError` with the reason if it is bad."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as error:
+        raise DatabaseConfigError(f"invalid database URL {url!r}: {error}") from None
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(parsed)
+        sa.event.listen(engine, "connect", _on_sqlite_connect)
+        sa.event.listen(engine, "begin", _on_sqlite_begin)
+        return engine
+    if backend == "postgresql":
+        if parsed.drivername != "postgresql+psycopg":
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        return sa.create_engine(parsed, pool_pre_ping=True, pool_size=4, max_overflow=4)
+    raise DatabaseConfigError(
+        f"unsupported database {backend!r} in {parsed.render_as_string(hide_password=True)}: "
+        "use sqlite:///PATH or postgresql+psycopg://USER@HOST:PORT/DB"
+    )
+
+
+def describe_url(engine: sa.Engine) -> str:
+    """The engine's URL with any password hidden, for messages."""
+    return engine.url.render_as_string(hide_password=True)

@@ -1,0 +1,125 @@
+"""Table definitions of the import and reference tables (SQLAlchemy Core).
+
+The import tables belong to the imports domain, the reference tables to the references
+domain; `import_result.reference_id` deliberately has no foreign key, so that the two
+domains meet only through ids. The schema is created by the alembic migrations in
+`import_pipeline/store/migrations`, never by `metadata.create_all`.
+"""
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+    }
+)
+
+_TIMESTAMP = sa.DateTime(timezone=True)
+JSON_DOCUMENT = sa.JSON().with_variant(JSONB(), "postgresql")
+
+import_record = sa.Table(
+    "import_record",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("source_name", sa.Text, nullable=False),
+    sa.Column("processor_name", sa.Text, nullable=False),
+    sa.Column("processor_version", sa.Text, nullable=False),
+    sa.Column("search_string", sa.Text),
+    sa.Column("searched_at", _TIMESTAMP, nullable=False),
+    sa.Column("notes", sa.Text),
+    sa.Column("expected_reference_count", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("failure_details", sa.Text),
+    sa.Column("created_at", _TIMESTAMP, nullable=False),
+    sa.Column("updated_at", _TIMESTAMP, nullable=False),
+)
+
+import_batch = sa.Table(
+    "import_batch",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column(
+        "import_record_id",
+        sa.Uuid,
+        sa.ForeignKey("import_record.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("storage_url", sa.Text, nullable=False),
+    sa.Column("line_start", sa.Integer),
+    sa.Column("line_end", sa.Integer),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("failure_details", sa.Text),
+    sa.Column("created_at", _TIMESTAMP, nullable=False),
+    sa.Column("updated_at", _TIMESTAMP, nullable=False),
+)
+
+import_result = sa.Table(
+    "import_result",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column(
+        "import_batch_id",
+        sa.Uuid,
+        sa.ForeignKey("import_batch.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("line_number", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("reference_id", sa.Uuid),
+    sa.Column("reference_created", sa.Boolean),
+    sa.Column("failure_details", sa.Text),
+    sa.Column("created_at", _TIMESTAMP, nullable=False),
+    sa.Column("updated_at", _TIMESTAMP, nullable=False),
+    sa.UniqueConstraint("import_batch_id", "line_number", name="uq_import_result_batch_line"),
+)
+
+reference = sa.Table(
+    "reference",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("visibility", sa.String(16), nullable=False),
+    sa.Column("created_at", _TIMESTAMP, nullable=False),
+)
+
+external_identifier = sa.Table(
+    "external_identifier",
+    metadata,
+    # The canonical, type-qualified identifier: one reference per key (spec section 3).
+    sa.Column("identifier_key", sa.Text, primary_key=True),
+    sa.Column(
+        "reference_id",
+        sa.Uuid,
+        sa.ForeignKey("reference.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("identifier_type", sa.String(32), nullable=False),
+    sa.Column("other_identifier_name", sa.Text),
+    sa.Column("identifier", sa.Text, nullable=False),
+)
+
+enhancement = sa.Table(
+    "enhancement",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column(
+        "reference_id",
+        sa.Uuid,
+        sa.ForeignKey("reference.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("visibility", sa.String(16), nullable=False),
+    sa.Column("processor_version", sa.Text),
+    sa.Column("enhancement_type", sa.String(32), nullable=False),
+    sa.Column("content", JSON_DOCUMENT, nullable=False),
+    # Hash of (source, type, content): the same enhancement is stored once per reference.
+    sa.Column("content_hash", sa.String(64), nullable=False),
+    sa.UniqueConstraint("reference_id", "content_hash", name="uq_enhancement_reference_content"),
+)
