@@ -1,0 +1,1 @@
+"""The references domain: references, their identifiers and enhancements, exact-duplicate merge."""

@@ -1,0 +1,189 @@
+"""Processing one batch: stream its lines, ingest them in chunks, record one result per line.
+
+Each chunk of lines is one transaction holding both the references and the results
+of its lines, so a line's reference and its result are committed together or not at
+all. Lines that already have a terminal result (from an earlier attempt or run) are
+skipped: a retry resumes where the batch stopped and never writes a second result.
+
+Transient database errors: an identifier race is retried at once, a few times; any
+other transient error (deadlock, serialization failure, lost connection...) marks the
+chunk's lines `retrying` in a transaction of their own and raises
+`TransientBatchError` for the orchestrator's retry policy; on the final attempt the
+lines become `failed` with the cause instead and the batch goes on.
+"""
+
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from itertools import islice
+
+import sqlalchemy as sa
+
+from import_pipeline.domain.errors import DomainError, SourceUnreadableError
+from import_pipeline.domain.parsing import ParsedLine, parse_line
+from import_pipeline.domain.statuses import (
+    ImportBatchStatus,
+    ImportResultStatus,
+    derive_batch_status,
+)
+from import_pipeline.references.ingest import IdentifierRaceError, LineOutcome
+from import_pipeline.sources import iter_source_lines
+from import_pipeline.store.errors import describe_db_error, is_transient_db_error
+from import_pipeline.store.imports import ImportRepository, unit_of_work
+
+# Immediate re-tries of a chunk that lost an identifier race to a concurrent import.
+RACE_ATTEMPTS = 5
+
+ChunkIngest = Callable[[sa.Connection, Sequence[ParsedLine]], list[LineOutcome]]
+
+
+class TransientBatchError(Exception):
+    """A transient database error interrupted a batch; retrying the batch should succeed."""
+
+
+class UnknownBatchError(DomainError):
+    """No import batch has the given id."""
+
+
+@dataclass
+class BatchReport:
+    """What one attempt at a batch did."""
+
+    batch_id: uuid.UUID
+    status: ImportBatchStatus
+    lines_processed: int = 0
+    lines_skipped: int = 0
+    seconds: float = 0.0
+    counts: dict[str, int] = field(default_factory=dict)
+    failure_details: str | None = None
+
+
+def _chunks(lines: Iterator[ParsedLine], size: int) -> Iterator[list[ParsedLine]]:
+    while chunk := list(islice(lines, size)):
+        yield chunk
+
+
+def _outcome_rows(outcomes: Sequence[LineOutcome]) -> list[dict[str, object]]:
+    return [
+        {
+            "line_number": outcome.line_number,
+            "status": outcome.status,
+            "reference_id": outcome.reference_id,
+            "reference_created": outcome.reference_created,
+            "failure_details": outcome.failure_details,
+        }
+        for outcome in outcomes
+    ]
+
+
+def _write_chunk(
+    engine: sa.Engine, batch_id: uuid.UUID, chunk: Sequence[ParsedLine], ingest: ChunkIngest
+) -> None:
+    """Ingest a chunk and store its results in one transaction, retrying lost races."""
+    valid = [line for line in chunk if line.failure is None]
+    invalid = [
+        LineOutcome(line.line_number, ImportResultStatus.FAILED, failure_details=line.failure)
+        for line in chunk
+        if line.failure is not None
+    ]
+    for attempt in range(1, RACE_ATTEMPTS + 1):
+        try:
+            with engine.begin() as connection:
+                outcomes = ingest(connection, valid) if valid else []
+                ImportRepository(connection).write_results(
+                    batch_id, _outcome_rows([*outcomes, *invalid])
+                )
+            return
+        except IdentifierRaceError:
+            if attempt == RACE_ATTEMPTS:
+                raise
+            time.sleep(0.05 * attempt)
+
+
+def _mark_lines(
+    engine: sa.Engine,
+    batch_id: uuid.UUID,
+    chunk: Sequence[ParsedLine],
+    status: ImportResultStatus,
+    cause: str,
+) -> None:
+    verb = "retrying after" if status == ImportResultStatus.RETRYING else "failed:"
+    with unit_of_work(engine) as imports:
+        imports.write_results(
+            batch_id,
+            (
+                {
+                    "line_number": line.line_number,
+                    "status": status,
+                    "failure_details": f"Entry {line.line_number}: {verb} {cause}",
+                }
+                for line in chunk
+            ),
+        )
+
+
+def process_batch(
+    engine: sa.Engine,
+    batch_id: uuid.UUID,
+    ingest: ChunkIngest,
+    *,
+    chunk_size: int,
+    final_attempt: bool,
+) -> BatchReport:
+    """Process the batch's unsettled lines and settle its status.
+
+    Raises `TransientBatchError` (after marking the interrupted lines `retrying`) when a
+    transient database error interrupts a chunk and this is not the final attempt.
+    Any other error propagates after the interrupted lines are marked `failed`.
+    """
+    started_at = time.perf_counter()
+    with unit_of_work(engine) as imports:
+        batch = imports.get_batch(batch_id)
+        if batch is None:
+            raise UnknownBatchError(f"no import batch with id {batch_id}")
+        if batch.status not in {ImportBatchStatus.CREATED, ImportBatchStatus.STARTED}:
+            return BatchReport(batch_id, batch.status, counts=imports.count_results(batch_id=batch_id))
+        if batch.status == ImportBatchStatus.CREATED:
+            batch = batch.moved_to(ImportBatchStatus.STARTED)
+            imports.save_batch(batch)
+        settled = imports.settled_lines(batch_id)
+
+    report = BatchReport(batch_id, ImportBatchStatus.STARTED)
+    source_lines = iter_source_lines(batch.storage_url, batch.line_start, batch.line_end)
+    parsed = (
+        parse_line(number, text) for number, text in source_lines if number not in settled
+    )
+    report.lines_skipped = len(settled)
+    try:
+        for chunk in _chunks(parsed, chunk_size):
+            try:
+                _write_chunk(engine, batch_id, chunk, ingest)
+            except Exception as error:
+                cause = describe_db_error(error)
+                if is_transient_db_error(error) and not final_attempt:
+                    _mark_lines(engine, batch_id, chunk, ImportResultStatus.RETRYING, cause)
+                    raise TransientBatchError(
+                        f"batch {batch_id} ({batch.storage_url}, lines "
+                        f"{chunk[0].line_number}-{chunk[-1].line_number}): {cause}"
+                    ) from error
+                _mark_lines(engine, batch_id, chunk, ImportResultStatus.FAILED, cause)
+                if not is_transient_db_error(error):
+                    raise
+            report.lines_processed += len(chunk)
+    except SourceUnreadableError as error:
+        report.failure_details = str(error)
+
+    with unit_of_work(engine) as imports:
+        statuses = imports.result_statuses(batch_id)
+        if report.failure_details is not None:
+            status = ImportBatchStatus.FAILED
+        elif not statuses:
+            status = ImportBatchStatus.COMPLETED  # a source with no non-blank lines
+        else:
+            status = derive_batch_status(statuses)
+        imports.save_batch(batch.moved_to(status, report.failure_details))
+        report.status = status
+        report.counts = imports.count_results(batch_id=batch_id)
+    report.seconds = time.perf_counter() - started_at
+    return report

@@ -1,0 +1,75 @@
+"""Starting a record and splitting its whole-source batches into line ranges."""
+
+import uuid
+
+import sqlalchemy as sa
+
+from import_pipeline.domain.errors import DomainError, SourceUnreadableError
+from import_pipeline.domain.models import ImportBatch
+from import_pipeline.domain.statuses import ImportBatchStatus, ImportRecordStatus
+from import_pipeline.sources import count_lines, local_path
+from import_pipeline.store.imports import ImportRepository, unfinished, unit_of_work
+
+
+class UnknownRecordError(DomainError):
+    """No import record has the given id."""
+
+
+def line_ranges(total_lines: int, batch_size: int) -> list[tuple[int, int]]:
+    """Inclusive 1-based ranges of at most `batch_size` lines covering `total_lines`."""
+    return [
+        (start, min(start + batch_size - 1, total_lines))
+        for start in range(1, total_lines + 1, batch_size)
+    ]
+
+
+def _split(imports: ImportRepository, batch: ImportBatch, batch_size: int) -> list[ImportBatch]:
+    """Give a whole-source batch its first range and add batches for the others."""
+    try:
+        total = count_lines(batch.storage_url)
+    except SourceUnreadableError as error:
+        imports.save_batch(batch.moved_to(ImportBatchStatus.FAILED, str(error)))
+        return []
+    ranges = line_ranges(total, batch_size) or [(1, 1)]
+    first = batch.model_copy(update={"line_start": ranges[0][0], "line_end": ranges[0][1]})
+    imports.save_batch(first)
+    rest = [
+        ImportBatch(
+            import_record_id=batch.import_record_id,
+            storage_url=batch.storage_url,
+            line_start=start,
+            line_end=end,
+        )
+        for start, end in ranges[1:]
+    ]
+    imports.add_batches(rest)
+    return [first, *rest]
+
+
+def start_and_plan(engine: sa.Engine, record_id: uuid.UUID, batch_size: int) -> list[uuid.UUID]:
+    """Start the record and return the ids of its unfinished batches, chunked by line range.
+
+    Local files are split into batches of `batch_size` lines; an http(s) source stays one
+    batch, so that it is downloaded once. Idempotent: a re-run finds the ranges made before and returns what is unfinished.
+    A completed record has nothing left to do; a failed one is refused.
+    """
+    with unit_of_work(engine) as imports:
+        record = imports.get_record(record_id, for_update=True)
+        if record is None:
+            raise UnknownRecordError(f"no import record with id {record_id}")
+        if record.status == ImportRecordStatus.FAILED:
+            raise DomainError(
+                f"import record {record_id} has failed ({record.failure_details}); "
+                "register the source again to retry it"
+            )
+        if record.status == ImportRecordStatus.CREATED:
+            imports.save_record(record.moved_to(ImportRecordStatus.STARTED))
+        planned: list[ImportBatch] = []
+        for batch in imports.list_batches(record_id):
+            whole_source = batch.line_start is None and batch.line_end is None
+            splittable = local_path(batch.storage_url) is not None
+            if whole_source and splittable and batch.status == ImportBatchStatus.CREATED:
+                planned.extend(_split(imports, batch, batch_size))
+            elif unfinished(batch):
+                planned.append(batch)
+    return [batch.id for batch in planned]

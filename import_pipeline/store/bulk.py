@@ -1,0 +1,36 @@
+"""Dialect-aware bulk statements shared by the repositories (PostgreSQL and SQLite)."""
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+
+def insert_for(connection: sa.Connection, table: sa.Table) -> Any:
+    """An INSERT of the connection's dialect, which offers ON CONFLICT clauses."""
+    if connection.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+def insert_ignoring_conflicts(
+    connection: sa.Connection,
+    table: sa.Table,
+    rows: Sequence[Mapping[str, Any]],
+    conflict_columns: Sequence[str],
+    returning: sa.Column[Any] | None = None,
+) -> list[Any]:
+    """Insert `rows` in one executemany, skipping rows whose key exists already.
+
+    With `returning`, returns that column of the rows actually inserted, so a caller can
+    tell which rows a concurrent transaction had inserted first.
+    """
+    if not rows:
+        return []
+    statement = insert_for(connection, table).on_conflict_do_nothing(index_elements=conflict_columns)
+    if returning is None:
+        connection.execute(statement, list(rows))
+        return []
+    result = connection.execute(statement.returning(returning), list(rows))
+    return list(result.scalars().all())

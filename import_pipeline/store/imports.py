@@ -1,0 +1,253 @@
+"""The import repository: ImportRecord, ImportBatch and ImportResult rows <-> domain objects.
+
+Every method runs on the connection (and transaction) the repository was built with;
+`unit_of_work` opens one, commits when the block ends cleanly and rolls back otherwise.
+"""
+
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import sqlalchemy as sa
+
+from import_pipeline.domain.models import ImportBatch, ImportRecord, ImportResult, utc_now
+from import_pipeline.domain.statuses import (
+    RESULT_TERMINAL_STATUSES,
+    ImportBatchStatus,
+    ImportResultStatus,
+)
+from import_pipeline.store.bulk import insert_for
+from import_pipeline.store.tables import import_batch, import_record, import_result
+
+_TERMINAL = sorted(str(status) for status in RESULT_TERMINAL_STATUSES)
+# Inlined constants (our own enum values, not input): executemany cannot expand IN lists.
+_UNSETTLED_ROW = sa.and_(
+    *(import_result.c.status != sa.literal_column(f"'{status}'") for status in _TERMINAL)
+)
+
+
+class ImportRepository:
+    """Reads and writes the import tables on one connection."""
+
+    def __init__(self, connection: sa.Connection) -> None:
+        """Bind the repository to `connection` (whose transaction the caller owns)."""
+        self.connection = connection
+
+    # Records ---------------------------------------------------------------------------
+
+    def add_record(self, record: ImportRecord) -> None:
+        """Insert a new record."""
+        self.connection.execute(sa.insert(import_record), record.model_dump())
+
+    def get_record(self, record_id: uuid.UUID, *, for_update: bool = False) -> ImportRecord | None:
+        """The record with `record_id`, or None."""
+        query = sa.select(import_record).where(import_record.c.id == record_id)
+        if for_update and self.connection.dialect.name == "postgresql":
+            query = query.with_for_update()
+        row = self.connection.execute(query).mappings().first()
+        return ImportRecord.model_validate(dict(row)) if row else None
+
+    def list_records(self, *, limit: int = 100, offset: int = 0) -> list[ImportRecord]:
+        """Records, newest first."""
+        rows = self.connection.execute(
+            sa.select(import_record)
+            .order_by(import_record.c.created_at.desc(), import_record.c.id)
+            .limit(limit)
+            .offset(offset)
+        ).mappings()
+        return [ImportRecord.model_validate(dict(row)) for row in rows]
+
+    def save_record(self, record: ImportRecord) -> None:
+        """Write a record's status, failure details and update time."""
+        self.connection.execute(
+            sa.update(import_record)
+            .where(import_record.c.id == record.id)
+            .values(
+                status=record.status,
+                failure_details=record.failure_details,
+                updated_at=record.updated_at,
+            )
+        )
+
+    # Batches ---------------------------------------------------------------------------
+
+    def add_batches(self, batches: Sequence[ImportBatch]) -> None:
+        """Insert new batches."""
+        if batches:
+            self.connection.execute(
+                sa.insert(import_batch), [batch.model_dump() for batch in batches]
+            )
+
+    def get_batch(self, batch_id: uuid.UUID) -> ImportBatch | None:
+        """The batch with `batch_id`, or None."""
+        row = (
+            self.connection.execute(sa.select(import_batch).where(import_batch.c.id == batch_id))
+            .mappings()
+            .first()
+        )
+        return ImportBatch.model_validate(dict(row)) if row else None
+
+    def list_batches(self, record_id: uuid.UUID) -> list[ImportBatch]:
+        """The record's batches in source order."""
+        rows = self.connection.execute(
+            sa.select(import_batch)
+            .where(import_batch.c.import_record_id == record_id)
+            .order_by(import_batch.c.created_at, import_batch.c.storage_url, import_batch.c.line_start)
+        ).mappings()
+        return [ImportBatch.model_validate(dict(row)) for row in rows]
+
+    def save_batch(self, batch: ImportBatch) -> None:
+        """Write a batch's range, status, failure details and update time."""
+        self.connection.execute(
+            sa.update(import_batch)
+            .where(import_batch.c.id == batch.id)
+            .values(
+                line_start=batch.line_start,
+                line_end=batch.line_end,
+                status=batch.status,
+                failure_details=batch.failure_details,
+                updated_at=batch.updated_at,
+            )
+        )
+
+    # Results ---------------------------------------------------------------------------
+
+    def settled_lines(self, batch_id: uuid.UUID) -> set[int]:
+        """Line numbers of the batch that already have a terminal result."""
+        rows = self.connection.execute(
+            sa.select(import_result.c.line_number).where(
+                import_result.c.import_batch_id == batch_id,
+                import_result.c.status.in_(_TERMINAL),
+            )
+        )
+        return set(rows.scalars())
+
+    def write_results(self, batch_id: uuid.UUID, results: Iterable[dict[str, Any]]) -> int:
+        """Insert or settle results of the batch: one row per line, ever.
+
+        Each item has `line_number`, `status` and optionally `reference_id`,
+        `reference_created`, `failure_details`. An existing non-terminal row
+        (`retrying`, `started`) is updated in place; a terminal row is never touched.
+        Returns the number of rows written.
+        """
+        now = utc_now()
+        rows = [
+            {
+                "id": uuid.uuid4(),
+                "import_batch_id": batch_id,
+                "reference_id": None,
+                "reference_created": None,
+                "failure_details": None,
+                "created_at": now,
+                "updated_at": now,
+                **item,
+            }
+            for item in results
+        ]
+        if not rows:
+            return 0
+        statement = insert_for(self.connection, import_result)
+        excluded = statement.excluded
+        statement = statement.on_conflict_do_update(
+            index_elements=["import_batch_id", "line_number"],
+            set_={
+                "status": excluded.status,
+                "reference_id": excluded.reference_id,
+                "reference_created": excluded.reference_created,
+                "failure_details": excluded.failure_details,
+                "updated_at": excluded.updated_at,
+            },
+            where=_UNSETTLED_ROW,
+        )
+        self.connection.execute(statement, rows)
+        return len(rows)
+
+    def result_statuses(self, batch_id: uuid.UUID) -> list[str]:
+        """The distinct result statuses of a batch."""
+        rows = self.connection.execute(
+            sa.select(import_result.c.status)
+            .where(import_result.c.import_batch_id == batch_id)
+            .distinct()
+        )
+        return list(rows.scalars())
+
+    def count_results(self, *, record_id: uuid.UUID | None = None, batch_id: uuid.UUID | None = None) -> dict[str, int]:
+        """Counts of results by status (all six statuses, zeros included) and by outcome.
+
+        Besides the statuses, the keys `references_created` and `references_matched`
+        count results that created a new reference or merged into an existing one.
+        """
+        query = sa.select(
+            import_result.c.status,
+            import_result.c.reference_created,
+            sa.func.count().label("n"),
+        ).group_by(import_result.c.status, import_result.c.reference_created)
+        query = self._scoped(query, record_id=record_id, batch_id=batch_id)
+        counts = {str(status): 0 for status in ImportResultStatus}
+        counts |= {"references_created": 0, "references_matched": 0}
+        for status, created, n in self.connection.execute(query):
+            counts[status] += n
+            if created is True:
+                counts["references_created"] += n
+            elif created is False:
+                counts["references_matched"] += n
+        return counts
+
+    def list_results(
+        self,
+        *,
+        record_id: uuid.UUID | None = None,
+        batch_id: uuid.UUID | None = None,
+        status: ImportResultStatus | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[ImportResult]:
+        """Results of a record or batch in source order, optionally of one status."""
+        query = sa.select(import_result).order_by(
+            import_result.c.import_batch_id, import_result.c.line_number
+        )
+        if record_id is not None:
+            query = query.order_by(None).order_by(
+                import_batch.c.storage_url, import_result.c.line_number
+            )
+        query = self._scoped(query, record_id=record_id, batch_id=batch_id)
+        if status is not None:
+            query = query.where(import_result.c.status == status)
+        query = query.limit(limit).offset(offset)
+        return [ImportResult.model_validate(dict(row)) for row in self.connection.execute(query).mappings()]
+
+    def failure_samples(self, record_id: uuid.UUID, limit: int = 5) -> list[str]:
+        """Up to `limit` failure details of the record's failed lines, in line order."""
+        query = self._scoped(
+            sa.select(import_result.c.failure_details)
+            .where(import_result.c.status == ImportResultStatus.FAILED)
+            .order_by(import_result.c.line_number)
+            .limit(limit),
+            record_id=record_id,
+        )
+        return [str(details) for details in self.connection.execute(query).scalars()]
+
+    @staticmethod
+    def _scoped(
+        query: Any, *, record_id: uuid.UUID | None = None, batch_id: uuid.UUID | None = None
+    ) -> Any:
+        if batch_id is not None:
+            query = query.where(import_result.c.import_batch_id == batch_id)
+        if record_id is not None:
+            query = query.join(
+                import_batch, import_batch.c.id == import_result.c.import_batch_id
+            ).where(import_batch.c.import_record_id == record_id)
+        return query
+
+
+def unfinished(batch: ImportBatch) -> bool:
+    """True while a batch still has lines to process."""
+    return batch.status in {ImportBatchStatus.CREATED, ImportBatchStatus.STARTED}
+
+
+@contextmanager
+def unit_of_work(engine: sa.Engine) -> Iterator[ImportRepository]:
+    """A repository in a transaction that commits on a clean exit and rolls back on error."""
+    with engine.begin() as connection:
+        yield ImportRepository(connection)
