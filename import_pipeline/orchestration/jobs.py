@@ -1,0 +1,23 @@
+"""The partitioned `import_references` job: plan -> fan out batches -> finalise."""
+
+from dagster import job
+
+from import_pipeline.orchestration.ops import (
+    finalise_import_record,
+    plan_import_batches,
+    process_import_batch,
+)
+from import_pipeline.orchestration.partitions import import_records_partitions
+
+IMPORT_JOB_NAME = "import_references"
+
+
+@job(
+    name=IMPORT_JOB_NAME,
+    partitions_def=import_records_partitions,
+    description="Import one ImportRecord (the partition) into the reference repository.",
+)
+def import_references() -> None:
+    """Plan the record's batches, process each through the reference resource, finalise."""
+    reports = plan_import_batches().map(process_import_batch)
+    finalise_import_record(reports.collect())

@@ -1,0 +1,150 @@
+"""The ops of the import job: plan the record's batches, process each, finalise the record.
+
+Each op reads its config and resources, calls one service function, and reports.
+"""
+
+import time
+import uuid
+from typing import Any
+
+from dagster import (
+    Backoff,
+    Config,
+    DynamicOut,
+    DynamicOutput,
+    Failure,
+    Jitter,
+    MetadataValue,
+    OpExecutionContext,
+    Output,
+    RetryPolicy,
+    op,
+)
+from pydantic import Field
+
+from import_pipeline.domain.errors import DomainError
+from import_pipeline.orchestration.partitions import (
+    InvalidPartitionKeyError,
+    record_id_from_partition_key,
+)
+from import_pipeline.orchestration.resources import DatabaseResource, ReferenceResource
+from import_pipeline.services.batches import TransientBatchError, process_batch
+from import_pipeline.services.finalise import fail_record, finalise_record
+from import_pipeline.services.planning import start_and_plan
+
+# Transient database errors only (the op re-raises nothing else as retriable).
+BATCH_RETRY_POLICY = RetryPolicy(
+    max_retries=3, delay=0.5, backoff=Backoff.EXPONENTIAL, jitter=Jitter.PLUS_MINUS
+)
+
+
+class PlanConfig(Config):
+    """How the source is split into batches."""
+
+    batch_size: int = Field(default=50_000, ge=1, description="Source lines per batch.")
+
+
+class BatchConfig(Config):
+    """How a batch is written."""
+
+    chunk_size: int = Field(default=2_000, ge=1, description="Lines per database transaction.")
+
+
+def _record_id(context: OpExecutionContext) -> Any:
+    try:
+        return record_id_from_partition_key(
+            context.partition_key if context.has_partition_key else None
+        )
+    except InvalidPartitionKeyError as error:
+        raise Failure(description=str(error), allow_retries=False) from None
+
+
+@op(out=DynamicOut(str), tags={"kind": "plan"})
+def plan_import_batches(
+    context: OpExecutionContext, config: PlanConfig, database: DatabaseResource
+) -> Any:
+    """Start the partition's import record and fan out its unfinished batches."""
+    record_id = _record_id(context)
+    try:
+        batch_ids = start_and_plan(database.engine, record_id, config.batch_size)
+    except DomainError as error:
+        raise Failure(description=str(error), allow_retries=False) from None
+    context.log.info(f"import record {record_id}: {len(batch_ids)} batch(es) to process")
+    for batch_id in batch_ids:
+        yield DynamicOutput(str(batch_id), mapping_key=batch_id.hex)
+
+
+@op(retry_policy=BATCH_RETRY_POLICY, tags={"kind": "batch"})
+def process_import_batch(
+    context: OpExecutionContext,
+    config: BatchConfig,
+    database: DatabaseResource,
+    references: ReferenceResource,
+    batch_id: str,
+) -> dict[str, Any]:
+    """Import one batch's lines through the reference resource; retry transient DB errors."""
+    final_attempt = context.retry_number >= BATCH_RETRY_POLICY.max_retries
+    try:
+        report = process_batch(
+            database.engine,
+            uuid.UUID(batch_id),
+            references.ingest_chunk,
+            chunk_size=config.chunk_size,
+            final_attempt=final_attempt,
+        )
+    except TransientBatchError as error:
+        context.log.warning(f"transient database error, retrying: {error}")
+        raise
+    except Exception as error:
+        reason = f"batch {batch_id} failed: {type(error).__name__}: {error}"
+        if context.has_partition_key:
+            fail_record(database.engine, _record_id(context), reason)
+        raise Failure(description=reason, allow_retries=False) from error
+    rate = report.lines_processed / report.seconds if report.seconds else 0.0
+    yield Output(
+        {"batch_id": batch_id, "status": str(report.status), "lines": report.lines_processed},
+        metadata={
+            "batch_id": batch_id,
+            "status": str(report.status),
+            "lines_processed": report.lines_processed,
+            "lines_skipped_already_settled": report.lines_skipped,
+            "lines_per_second": round(rate, 1),
+            "counts": MetadataValue.json(report.counts),
+            **({"failure_details": report.failure_details} if report.failure_details else {}),
+        },
+    )
+
+
+@op(tags={"kind": "finalise"})
+def finalise_import_record(
+    context: OpExecutionContext, database: DatabaseResource, batch_reports: list[dict[str, Any]]
+) -> Any:
+    """Complete the record and publish its counts as output metadata."""
+    record_id = _record_id(context)
+    try:
+        summary = finalise_record(database.engine, record_id)
+    except DomainError as error:
+        raise Failure(description=str(error), allow_retries=False) from None
+    run = context.instance.get_run_record_by_id(context.run_id)
+    started = run.start_time if run and run.start_time else time.time()
+    elapsed = max(time.time() - started, 1e-6)
+    lines = sum(report["lines"] for report in batch_reports)
+    counts = summary.counts
+    yield Output(
+        {"record_id": str(record_id), "status": str(summary.record.status), **counts},
+        metadata={
+            "record_id": str(record_id),
+            "status": str(summary.record.status),
+            "batches": len(summary.batches),
+            "counts_by_status": MetadataValue.json(
+                {key: value for key, value in counts.items() if not key.startswith("references_")}
+            ),
+            "references_created": counts["references_created"],
+            "references_matched": counts["references_matched"],
+            "lines_this_run": lines,
+            "lines_per_second": round(lines / elapsed, 1),
+            "failure_samples": MetadataValue.md(
+                "\n".join(f"- {sample}" for sample in summary.failure_samples) or "none"
+            ),
+        },
+    )
