@@ -1,0 +1,250 @@
+"""The `import-pipeline` command: demo, db upgrade, import, status, results.
+
+Every expected failure (bad database URL, missing source, unknown record id, wrong
+option) ends with a one-line `error: ...` on stderr and exit status 2; a run that
+failed exits 1. Output with `--json` is a stable interface (spec section 8).
+"""
+
+import json
+import os
+import shutil
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import click
+import sqlalchemy as sa
+import sqlalchemy.exc
+
+from import_pipeline.domain.errors import DomainError
+from import_pipeline.domain.models import ImportRecord
+from import_pipeline.domain.statuses import ImportResultStatus
+from import_pipeline.presentation import record_json, result_json
+from import_pipeline.services.finalise import RecordSummary, summarise
+from import_pipeline.services.registration import register_import
+from import_pipeline.settings import get_settings
+from import_pipeline.store.engine import DatabaseConfigError, create_db_engine, describe_url
+from import_pipeline.store.imports import unit_of_work
+from import_pipeline.store.migrations import upgrade_schema
+
+EXIT_RUN_FAILED = 1
+EXIT_USAGE = 2
+
+
+@contextmanager
+def _friendly_errors() -> Iterator[None]:
+    """Turn the errors a user can cause into one-line messages."""
+    try:
+        yield
+    except (DomainError, DatabaseConfigError) as error:
+        raise click.ClickException(str(error)) from None
+    except sqlalchemy.exc.OperationalError as error:
+        first_line = (str(error.orig).strip().splitlines() or ["unknown error"])[0]
+        raise click.ClickException(f"cannot use the database: {first_line}") from None
+    except sqlalchemy.exc.ProgrammingError as error:
+        first_line = (str(error.orig).strip().splitlines() or ["unknown error"])[0]
+        raise click.ClickException(
+            f"database error ({first_line}); has `import-pipeline db upgrade` been run?"
+        ) from None
+
+
+def _engine() -> sa.Engine:
+    return create_db_engine(get_settings().resolved_database_url)
+
+
+def _ensure_dagster_home() -> Path:
+    """DAGSTER_HOME, defaulting to `<data dir>/dagster_home` with the project's dagster.yaml."""
+    configured = os.environ.get("DAGSTER_HOME")
+    home = Path(configured) if configured else (get_settings().data_dir / "dagster_home").resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    if not configured:
+        os.environ["DAGSTER_HOME"] = str(home)
+        target = home / "dagster.yaml"
+        if not target.exists():
+            template = resources.files("import_pipeline.orchestration") / "dagster.yaml"
+            with resources.as_file(template) as source:
+                shutil.copyfile(source, target)
+    return home
+
+
+def _parse_record_id(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise click.ClickException(f"{value!r} is not an import record id (a UUID)") from None
+
+
+def _batch_counts(engine: sa.Engine, summary: RecordSummary) -> dict[str, dict[str, int]]:
+    with unit_of_work(engine) as imports:
+        return {str(b.id): imports.count_results(batch_id=b.id) for b in summary.batches}
+
+
+def _print_summary(summary: RecordSummary, counts: dict[str, dict[str, int]]) -> None:
+    record = summary.record
+    click.echo(f"import record {record.id} ({record.source_name}): {record.status}")
+    if record.failure_details:
+        click.echo(f"  failure: {record.failure_details}")
+    for batch in summary.batches:
+        span = f" lines {batch.line_start}-{batch.line_end}" if batch.line_start else ""
+        batch_total = sum(v for k, v in counts[str(batch.id)].items() if not k.startswith("ref"))
+        click.echo(f"  batch {batch.id}{span}: {batch.status}, {batch_total} result(s)")
+        if batch.failure_details:
+            click.echo(f"    {batch.failure_details}")
+    totals = {k: v for k, v in summary.counts.items() if v and not k.startswith("references_")}
+    click.echo("  results: " + (", ".join(f"{k} {v}" for k, v in totals.items()) or "none"))
+    click.echo(
+        f"  references: {summary.counts['references_created']} created, "
+        f"{summary.counts['references_matched']} matched"
+    )
+    for sample in summary.failure_samples:
+        click.echo(f"  {sample}")
+
+
+@click.group()
+def main() -> None:
+    """Import DESTINY reference files into the reference repository."""
+
+
+@main.group()
+def db() -> None:
+    """Manage the import and reference tables."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Create or upgrade the import and reference tables (alembic migrations)."""
+    with _friendly_errors():
+        engine = _engine()
+        upgrade_schema(engine)
+        click.echo(f"schema is up to date on {describe_url(engine)}")
+
+
+def run_import(
+    sources: list[str],
+    *,
+    source_name: str,
+    batch_size: int | None,
+    as_json: bool,
+    record_fields: dict[str, Any] | None = None,
+    echo: Callable[[str], None] = click.echo,
+) -> int:
+    """Register one record for `sources`, run the import job for it, print the summary."""
+    from import_pipeline.orchestration.launch import run_import_job  # noqa: PLC0415 (dagster is slow to import)
+
+    settings = get_settings()
+    with _friendly_errors():
+        engine = _engine()
+        upgrade_schema(engine)
+        record = ImportRecord(
+            source_name=source_name,
+            processor_name="import-pipeline",
+            processor_version=_version(),
+            **(record_fields or {}),
+        )
+        register_import(engine, record, sources)
+        _ensure_dagster_home()
+        success = run_import_job(
+            record.id,
+            source_name=source_name,
+            database_url=settings.resolved_database_url,
+            batch_size=batch_size or settings.batch_size,
+            chunk_size=settings.chunk_size,
+        )
+        with unit_of_work(engine) as imports:
+            summary = summarise(imports, record.id)
+        counts = _batch_counts(engine, summary)
+    if as_json:
+        echo(json.dumps(record_json(summary, counts), indent=2))
+    else:
+        _print_summary(summary, counts)
+        if not success:
+            echo("the import run failed; see the Dagster run's event log for the cause")
+    return 0 if success else EXIT_RUN_FAILED
+
+
+def _version() -> str:
+    from importlib.metadata import version  # noqa: PLC0415
+
+    return version("import-pipeline")
+
+
+@main.command("import")
+@click.argument("sources", nargs=-1, required=True)
+@click.option("--source-name", required=True, help="Where the references come from.")
+@click.option("--batch-size", type=click.IntRange(min=1), help="Lines per batch.")
+@click.option("--search-string", help="The search that found the references.")
+@click.option("--expected-count", type=click.IntRange(min=-1), default=-1, help="-1: unknown.")
+@click.option("--json", "as_json", is_flag=True, help="Print the record as JSON.")
+def import_command(
+    sources: tuple[str, ...],
+    source_name: str,
+    batch_size: int | None,
+    search_string: str | None,
+    expected_count: int,
+    as_json: bool,
+) -> None:
+    """Import SOURCE files or URLs as one import record, and print its summary."""
+    fields = {"search_string": search_string, "expected_reference_count": expected_count}
+    code = run_import(
+        list(sources), source_name=source_name, batch_size=batch_size, as_json=as_json,
+        record_fields=fields,
+    )
+    sys.exit(code)
+
+
+@main.command()
+def demo() -> None:
+    """Import the bundled sample on the embedded default and print the summary."""
+    sample = resources.files("import_pipeline.samples") / "demo.jsonl"
+    with resources.as_file(sample) as path:
+        click.echo(f"importing the bundled sample {path.name} (50 lines, some malformed on purpose)")
+        code = run_import([str(path)], source_name="demo", batch_size=None, as_json=False)
+    click.echo(f"database: {describe_url(_engine())}; Dagster instance: {os.environ['DAGSTER_HOME']}")
+    sys.exit(code)
+
+
+@main.command()
+@click.argument("record_id")
+@click.option("--json", "as_json", is_flag=True, help="Print the record as JSON.")
+def status(record_id: str, as_json: bool) -> None:
+    """Show a record, its batches with statuses and its results counted by status."""
+    parsed = _parse_record_id(record_id)
+    with _friendly_errors():
+        engine = _engine()
+        with unit_of_work(engine) as imports:
+            summary = summarise(imports, parsed)
+        counts = _batch_counts(engine, summary)
+    if as_json:
+        click.echo(json.dumps(record_json(summary, counts), indent=2))
+    else:
+        _print_summary(summary, counts)
+
+
+@main.command()
+@click.argument("record_id")
+@click.option(
+    "--status", "status_filter", type=click.Choice([str(s) for s in ImportResultStatus]),
+    help="Only results with this status.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+def results(record_id: str, status_filter: str | None, as_json: bool) -> None:
+    """List a record's results (one per non-blank source line)."""
+    parsed = _parse_record_id(record_id)
+    with _friendly_errors():
+        with unit_of_work(_engine()) as imports:
+            summarise(imports, parsed)  # raises for an unknown record
+            rows = imports.list_results(
+                record_id=parsed,
+                status=ImportResultStatus(status_filter) if status_filter else None,
+            )
+    if as_json:
+        click.echo(json.dumps([result_json(row) for row in rows], indent=2))
+        return
+    for row in rows:
+        reference = row.reference_id or "-"
+        details = f"  {row.failure_details}" if row.failure_details else ""
+        click.echo(f"{row.import_batch_id} line {row.line_number}: {row.status} {reference}{details}")
