@@ -179,7 +179,7 @@ def _version() -> str:
 @click.option("--search-string", help="The search that found the references.")
 @click.option("--expected-count", type=click.IntRange(min=-1), default=-1, help="-1: unknown.")
 @click.option("--json", "as_json", is_flag=True, help="Print the record as JSON.")
-def import_command(
+def import_command(  # noqa: PLR0917 (click passes options positionally by name)
     sources: tuple[str, ...],
     source_name: str,
     batch_size: int | None,
@@ -190,7 +190,10 @@ def import_command(
     """Import SOURCE files or URLs as one import record, and print its summary."""
     fields = {"search_string": search_string, "expected_reference_count": expected_count}
     code = run_import(
-        list(sources), source_name=source_name, batch_size=batch_size, as_json=as_json,
+        list(sources),
+        source_name=source_name,
+        batch_size=batch_size,
+        as_json=as_json,
         record_fields=fields,
     )
     sys.exit(code)
@@ -201,9 +204,13 @@ def demo() -> None:
     """Import the bundled sample on the embedded default and print the summary."""
     sample = resources.files("import_pipeline.samples") / "demo.jsonl"
     with resources.as_file(sample) as path:
-        click.echo(f"importing the bundled sample {path.name} (50 lines, some malformed on purpose)")
+        click.echo(
+            f"importing the bundled sample {path.name} (50 lines, some malformed on purpose)"
+        )
         code = run_import([str(path)], source_name="demo", batch_size=None, as_json=False)
-    click.echo(f"database: {describe_url(_engine())}; Dagster instance: {os.environ['DAGSTER_HOME']}")
+    click.echo(
+        f"database: {describe_url(_engine())}; Dagster instance: {os.environ['DAGSTER_HOME']}"
+    )
     sys.exit(code)
 
 
@@ -227,24 +234,31 @@ def status(record_id: str, as_json: bool) -> None:
 @main.command()
 @click.argument("record_id")
 @click.option(
-    "--status", "status_filter", type=click.Choice([str(s) for s in ImportResultStatus]),
+    "--status",
+    "status_filter",
+    type=click.Choice([str(s) for s in ImportResultStatus]),
     help="Only results with this status.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
 def results(record_id: str, status_filter: str | None, as_json: bool) -> None:
     """List a record's results (one per non-blank source line)."""
     parsed = _parse_record_id(record_id)
-    with _friendly_errors():
-        with unit_of_work(_engine()) as imports:
-            summarise(imports, parsed)  # raises for an unknown record
-            rows = imports.list_results(
-                record_id=parsed,
-                status=ImportResultStatus(status_filter) if status_filter else None,
-            )
+    with _friendly_errors(), unit_of_work(_engine()) as imports:
+        summarise(imports, parsed)  # raises for an unknown record
+        rows = imports.list_results(
+            record_id=parsed,
+            status=ImportResultStatus(status_filter) if status_filter else None,
+        )
     if as_json:
         click.echo(json.dumps([result_json(row) for row in rows], indent=2))
         return
     for row in rows:
         reference = row.reference_id or "-"
         details = f"  {row.failure_details}" if row.failure_details else ""
-        click.echo(f"{row.import_batch_id} line {row.line_number}: {row.status} {reference}{details}")
+        click.echo(
+            f"{row.import_batch_id} line {row.line_number}: {row.status} {reference}{details}"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,11 +1,10 @@
 """The project's one settings object, read from the environment once when asked for.
 
-| variable | meaning | default |
-|---|---|---|
-| `IMPORT_PIPELINE_DATA_DIR` | local data directory of the embedded default | `./data` |
-| `IMPORT_PIPELINE_DATABASE_URL` | SQLAlchemy URL of the import and reference tables | SQLite file in the data directory |
-| `IMPORT_PIPELINE_BATCH_SIZE` | source lines per batch when a source is chunked | 50000 |
-| `IMPORT_PIPELINE_CHUNK_SIZE` | lines per database transaction inside a batch | 2000 |
+- `IMPORT_PIPELINE_DATA_DIR`: local data directory of the embedded default (`./data`);
+- `IMPORT_PIPELINE_DATABASE_URL`: SQLAlchemy URL of the import and reference tables
+  (default: a SQLite file in the data directory);
+- `IMPORT_PIPELINE_BATCH_SIZE`: source lines per batch when a source is split (50000);
+- `IMPORT_PIPELINE_CHUNK_SIZE`: lines per database transaction inside a batch (2000).
 """
 
 from functools import lru_cache

@@ -7,13 +7,13 @@ with a message naming the source and, where known, the line.
 """
 
 import gzip
+import io
 import urllib.error
 import urllib.request
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
 from urllib.parse import unquote, urlsplit
 
 from import_pipeline.domain.errors import SourceUnreadableError
@@ -25,7 +25,7 @@ HTTP_TIMEOUT_SECONDS = 60
 class _NoRedirects(urllib.request.HTTPRedirectHandler):
     """Refuse redirects: a storage URL must name the data itself."""
 
-    def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]  # noqa: ANN001, ANN201, PLR0913
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]  # noqa: PLR0917 (urllib's signature)
         raise urllib.error.HTTPError(
             req.full_url, code, f"redirect to {newurl} refused", headers, fp
         )
@@ -46,11 +46,12 @@ def local_path(storage_url: str) -> Path | None:
 
 
 @contextmanager
-def _open_raw(storage_url: str) -> Iterator[IO[bytes]]:
+def _open_raw(storage_url: str) -> Iterator[io.BufferedIOBase]:
     path = local_path(storage_url)
+    handle: io.BufferedIOBase
     if path is not None:
         try:
-            handle: IO[bytes] = path.open("rb")
+            handle = path.open("rb")
         except FileNotFoundError:
             raise SourceUnreadableError(f"{storage_url}: no such file") from None
         except IsADirectoryError:
@@ -71,55 +72,14 @@ def _open_raw(storage_url: str) -> Iterator[IO[bytes]]:
 
 
 @contextmanager
-def open_source(storage_url: str) -> Iterator[IO[bytes]]:
-    """Open a source for reading decompressed bytes."""
+def open_source(storage_url: str) -> Iterator[io.BufferedIOBase]:
+    """Open a source for reading decompressed bytes (files and HTTP responses can peek)."""
     with _open_raw(storage_url) as raw:
-        buffered = raw if hasattr(raw, "peek") else _Peekable(raw)
-        if buffered.peek(2)[:2] == _GZIP_MAGIC:
-            with gzip.GzipFile(fileobj=buffered, mode="rb") as unzipped:
+        if raw.peek(2)[:2] == _GZIP_MAGIC:  # type: ignore[attr-defined]
+            with gzip.GzipFile(fileobj=raw, mode="rb") as unzipped:
                 yield unzipped
         else:
-            yield buffered
-
-
-class _Peekable:
-    """Minimal buffered wrapper giving `peek` to streams that lack it (HTTP responses)."""
-
-    def __init__(self, raw: IO[bytes]) -> None:
-        self._raw = raw
-        self._head = b""
-
-    def peek(self, size: int) -> bytes:
-        while len(self._head) < size:
-            more = self._raw.read(size - len(self._head))
-            if not more:
-                break
-            self._head += more
-        return self._head
-
-    def read(self, size: int = -1) -> bytes:
-        head, self._head = self._head, b""
-        if size < 0:
-            return head + self._raw.read()
-        if len(head) >= size:
-            self._head = head[size:]
-            return head[:size]
-        return head + self._raw.read(size - len(head))
-
-    def readline(self, size: int = -1) -> bytes:
-        if b"\n" in self._head:
-            index = self._head.index(b"\n") + 1
-            line, self._head = self._head[:index], self._head[index:]
-            return line
-        head, self._head = self._head, b""
-        return head + self._raw.readline(size)
-
-    def __iter__(self) -> Iterator[bytes]:
-        while line := self.readline():
-            yield line
-
-    def close(self) -> None:
-        self._raw.close()
+            yield raw
 
 
 def iter_source_lines(
@@ -130,7 +90,7 @@ def iter_source_lines(
     line_number = 0
     try:
         with open_source(storage_url) as stream:
-            for line_number, line in enumerate(stream, start=1):  # noqa: B007
+            for line_number, line in enumerate(stream, start=1):
                 if line_number < first:
                     continue
                 if line_end is not None and line_number > line_end:

@@ -31,7 +31,15 @@ ENHANCEMENT_TYPES = frozenset(
     }
 )
 _ENHANCEMENT_KEYS = frozenset(
-    {"source", "visibility", "processor_version", "robot_version", "enhancement_type", "content", "id"}
+    {
+        "source",
+        "visibility",
+        "processor_version",
+        "robot_version",
+        "enhancement_type",
+        "content",
+        "id",
+    }
 )
 
 
@@ -130,9 +138,11 @@ _VENUE_TYPES = frozenset(
 
 
 def _bibliographic(content: dict[str, Any]) -> None:
-    for index, author in enumerate(_items(content.get("authorship"), "authorship", optional=True)):
+    for index, raw_author in enumerate(
+        _items(content.get("authorship"), "authorship", optional=True)
+    ):
         author_path = f"authorship[{index}]"
-        author = _object(author, author_path)
+        author = _object(raw_author, author_path)
         _string(author.get("display_name"), f"{author_path}.display_name")
         _string(author.get("orcid"), f"{author_path}.orcid", optional=True)
         _enum(author.get("position"), _POSITIONS, f"{author_path}.position")
@@ -157,9 +167,9 @@ def _abstract(content: dict[str, Any]) -> None:
 
 def _annotation(content: dict[str, Any]) -> None:
     annotations = _items(content.get("annotations"), "annotations", min_length=1)
-    for index, annotation in enumerate(annotations):
+    for index, raw_annotation in enumerate(annotations):
         path = f"annotations[{index}]"
-        annotation = _object(annotation, path)
+        annotation = _object(raw_annotation, path)
         kind = annotation.get("annotation_type")
         _enum(kind, frozenset({"boolean", "score"}), f"{path}.annotation_type")
         _string(annotation.get("scheme"), f"{path}.scheme", non_empty=True)
@@ -176,9 +186,11 @@ _DRIVER_VERSIONS = frozenset({"publishedVersion", "acceptedVersion", "submittedV
 
 
 def _location(content: dict[str, Any]) -> None:
-    for index, location in enumerate(_items(content.get("locations"), "locations", min_length=1)):
+    for index, raw_location in enumerate(
+        _items(content.get("locations"), "locations", min_length=1)
+    ):
         path = f"locations[{index}]"
-        location = _object(location, path)
+        location = _object(raw_location, path)
         _boolean(location.get("is_oa"), f"{path}.is_oa", optional=True)
         _enum(location.get("version"), _DRIVER_VERSIONS, f"{path}.version", optional=True)
         _http_url(location.get("landing_page_url"), f"{path}.landing_page_url")

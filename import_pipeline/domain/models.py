@@ -54,7 +54,9 @@ class ImportRecord(BaseModel):
     created_at: datetime.datetime = Field(default_factory=utc_now, description="Registered at.")
     updated_at: datetime.datetime = Field(default_factory=utc_now, description="Last change at.")
 
-    def moved_to(self, status: ImportRecordStatus, failure_details: str | None = None) -> "ImportRecord":
+    def moved_to(
+        self, status: ImportRecordStatus, failure_details: str | None = None
+    ) -> "ImportRecord":
         """A copy in `status`; raises `IllegalTransitionError` for a backward move."""
         check_record_transition(self.status, status)
         return self.model_copy(
@@ -83,7 +85,9 @@ class ImportBatch(BaseModel):
     created_at: datetime.datetime = Field(default_factory=utc_now, description="Registered at.")
     updated_at: datetime.datetime = Field(default_factory=utc_now, description="Last change at.")
 
-    def moved_to(self, status: ImportBatchStatus, failure_details: str | None = None) -> "ImportBatch":
+    def moved_to(
+        self, status: ImportBatchStatus, failure_details: str | None = None
+    ) -> "ImportBatch":
         """A copy in `status`; raises `IllegalTransitionError` for a backward move."""
         if status != self.status:
             check_batch_transition(self.status, status)

@@ -93,7 +93,9 @@ def parse_line(line_number: int, text: bytes | str) -> ParsedLine:
         else:
             identifiers.setdefault(identifier.key, identifier)
     if not identifiers:
-        return failed_line(line_number, "every identifier is invalid: " + "; ".join(identifier_errors))
+        return failed_line(
+            line_number, "every identifier is invalid: " + "; ".join(identifier_errors)
+        )
 
     enhancements: list[Enhancement] = []
     dropped = [f"invalid identifier ({message})" for message in identifier_errors]

@@ -57,7 +57,9 @@ class ImportResultStatus(StrEnum):
 
 _RECORD_TRANSITIONS: Mapping[ImportRecordStatus, frozenset[ImportRecordStatus]] = {
     ImportRecordStatus.CREATED: frozenset({ImportRecordStatus.STARTED, ImportRecordStatus.FAILED}),
-    ImportRecordStatus.STARTED: frozenset({ImportRecordStatus.COMPLETED, ImportRecordStatus.FAILED}),
+    ImportRecordStatus.STARTED: frozenset(
+        {ImportRecordStatus.COMPLETED, ImportRecordStatus.FAILED}
+    ),
     ImportRecordStatus.COMPLETED: frozenset(),
     ImportRecordStatus.FAILED: frozenset(),
 }
@@ -117,7 +119,11 @@ def derive_batch_status(result_statuses: Iterable[str]) -> ImportBatchStatus:
             present.add(ImportResultStatus(value))
         except ValueError:
             raise UnforeseenStatusMixError(f"unknown import result status {value!r}") from None
-    in_flight = {ImportResultStatus.CREATED, ImportResultStatus.STARTED, ImportResultStatus.RETRYING}
+    in_flight = {
+        ImportResultStatus.CREATED,
+        ImportResultStatus.STARTED,
+        ImportResultStatus.RETRYING,
+    }
     failed = {ImportResultStatus.FAILED, ImportResultStatus.PARTIALLY_FAILED}
     if present <= {ImportResultStatus.CREATED}:
         return ImportBatchStatus.CREATED
@@ -127,7 +133,10 @@ def derive_batch_status(result_statuses: Iterable[str]) -> ImportBatchStatus:
         return ImportBatchStatus.COMPLETED
     if present <= failed:
         return ImportBatchStatus.FAILED
-    if ImportResultStatus.COMPLETED in present and present - {ImportResultStatus.COMPLETED} <= failed:
+    if (
+        ImportResultStatus.COMPLETED in present
+        and present - {ImportResultStatus.COMPLETED} <= failed
+    ):
         return ImportBatchStatus.PARTIALLY_FAILED
     raise UnforeseenStatusMixError(  # pragma: no cover - the six statuses are all covered above
         f"no batch status for result statuses {sorted(present)}"

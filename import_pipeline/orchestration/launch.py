@@ -19,7 +19,7 @@ def run_config(batch_size: int, chunk_size: int, log_level: str = "INFO") -> dic
         "ops": {
             "plan_import_batches": {"config": {"batch_size": batch_size}},
             "process_import_batch": {"config": {"chunk_size": chunk_size}},
-        }
+        },
     }
 
 

@@ -5,6 +5,7 @@ Each op reads its config and resources, calls one service function, and reports.
 
 import time
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 from dagster import (
@@ -62,7 +63,7 @@ def _record_id(context: OpExecutionContext) -> Any:
 @op(out=DynamicOut(str), tags={"kind": "plan"})
 def plan_import_batches(
     context: OpExecutionContext, config: PlanConfig, database: DatabaseResource
-) -> Any:
+) -> Iterator[DynamicOutput[str]]:
     """Start the partition's import record and fan out its unfinished batches."""
     record_id = _record_id(context)
     try:
@@ -81,7 +82,7 @@ def process_import_batch(
     database: DatabaseResource,
     references: ReferenceResource,
     batch_id: str,
-) -> dict[str, Any]:
+) -> Output[dict[str, Any]]:
     """Import one batch's lines through the reference resource; retry transient DB errors."""
     final_attempt = context.retry_number >= BATCH_RETRY_POLICY.max_retries
     try:
@@ -101,7 +102,7 @@ def process_import_batch(
             fail_record(database.engine, _record_id(context), reason)
         raise Failure(description=reason, allow_retries=False) from error
     rate = report.lines_processed / report.seconds if report.seconds else 0.0
-    yield Output(
+    return Output(
         {"batch_id": batch_id, "status": str(report.status), "lines": report.lines_processed},
         metadata={
             "batch_id": batch_id,
@@ -118,7 +119,7 @@ def process_import_batch(
 @op(tags={"kind": "finalise"})
 def finalise_import_record(
     context: OpExecutionContext, database: DatabaseResource, batch_reports: list[dict[str, Any]]
-) -> Any:
+) -> Output[dict[str, Any]]:
     """Complete the record and publish its counts as output metadata."""
     record_id = _record_id(context)
     try:
@@ -130,7 +131,7 @@ def finalise_import_record(
     elapsed = max(time.time() - started, 1e-6)
     lines = sum(report["lines"] for report in batch_reports)
     counts = summary.counts
-    yield Output(
+    return Output(
         {"record_id": str(record_id), "status": str(summary.record.status), **counts},
         metadata={
             "record_id": str(record_id),

@@ -67,7 +67,7 @@ def lookup_owners(connection: sa.Connection, keys: Iterable[str]) -> dict[str, u
         rows = connection.execute(
             sa.select(column, external_identifier.c.reference_id).where(column.in_(part))
         )
-        owners.update({key: reference_id for key, reference_id in rows})
+        owners.update(dict(rows.tuples().all()))
     return owners
 
 
@@ -100,7 +100,8 @@ def ingest_chunk(connection: sa.Connection, lines: Sequence[ParsedLine]) -> list
         if len(matched) > 1:
             outcomes.append(
                 LineOutcome(
-                    line.line_number, ImportResultStatus.FAILED,
+                    line.line_number,
+                    ImportResultStatus.FAILED,
                     failure_details=_conflict_details(line, owners),
                 )
             )
@@ -137,16 +138,17 @@ def ingest_chunk(connection: sa.Connection, lines: Sequence[ParsedLine]) -> list
                 },
             )
         outcomes.append(
-            LineOutcome(
-                line.line_number, line.status, reference_id, created, line.details
-            )
+            LineOutcome(line.line_number, line.status, reference_id, created, line.details)
         )
 
     if new_references:
         connection.execute(sa.insert(reference), new_references)
     identifier_rows = [new_identifiers[key] for key in sorted(new_identifiers)]
     inserted = insert_ignoring_conflicts(
-        connection, external_identifier, identifier_rows, ["identifier_key"],
+        connection,
+        external_identifier,
+        identifier_rows,
+        ["identifier_key"],
         returning=external_identifier.c.identifier_key,
     )
     if len(inserted) != len(identifier_rows):

@@ -143,7 +143,9 @@ def process_batch(
         if batch is None:
             raise UnknownBatchError(f"no import batch with id {batch_id}")
         if batch.status not in {ImportBatchStatus.CREATED, ImportBatchStatus.STARTED}:
-            return BatchReport(batch_id, batch.status, counts=imports.count_results(batch_id=batch_id))
+            return BatchReport(
+                batch_id, batch.status, counts=imports.count_results(batch_id=batch_id)
+            )
         if batch.status == ImportBatchStatus.CREATED:
             batch = batch.moved_to(ImportBatchStatus.STARTED)
             imports.save_batch(batch)
@@ -151,9 +153,7 @@ def process_batch(
 
     report = BatchReport(batch_id, ImportBatchStatus.STARTED)
     source_lines = iter_source_lines(batch.storage_url, batch.line_start, batch.line_end)
-    parsed = (
-        parse_line(number, text) for number, text in source_lines if number not in settled
-    )
+    parsed = (parse_line(number, text) for number, text in source_lines if number not in settled)
     report.lines_skipped = len(settled)
     try:
         for chunk in _chunks(parsed, chunk_size):

@@ -58,7 +58,8 @@ def finalise_record(engine: sa.Engine, record_id: uuid.UUID) -> RecordSummary:
             )
         if record.status in {ImportRecordStatus.CREATED, ImportRecordStatus.STARTED}:
             unreadable = [
-                batch for batch in batches
+                batch
+                for batch in batches
                 if batch.status == ImportBatchStatus.FAILED and batch.failure_details
             ]
             if batches and len(unreadable) == len(batches):

@@ -50,8 +50,9 @@ def start_and_plan(engine: sa.Engine, record_id: uuid.UUID, batch_size: int) -> 
     """Start the record and return the ids of its unfinished batches, chunked by line range.
 
     Local files are split into batches of `batch_size` lines; an http(s) source stays one
-    batch, so that it is downloaded once. Idempotent: a re-run finds the ranges made before and returns what is unfinished.
-    A completed record has nothing left to do; a failed one is refused.
+    batch, so that it is downloaded once. Idempotent: a re-run finds the ranges made
+    before and returns what is unfinished. A completed record has nothing left to do; a
+    failed one is refused.
     """
     with unit_of_work(engine) as imports:
         record = imports.get_record(record_id, for_update=True)

@@ -28,7 +28,9 @@ def insert_ignoring_conflicts(
     """
     if not rows:
         return []
-    statement = insert_for(connection, table).on_conflict_do_nothing(index_elements=conflict_columns)
+    statement = insert_for(connection, table).on_conflict_do_nothing(
+        index_elements=conflict_columns
+    )
     if returning is None:
         connection.execute(statement, list(rows))
         return []

@@ -93,7 +93,9 @@ class ImportRepository:
         rows = self.connection.execute(
             sa.select(import_batch)
             .where(import_batch.c.import_record_id == record_id)
-            .order_by(import_batch.c.created_at, import_batch.c.storage_url, import_batch.c.line_start)
+            .order_by(
+                import_batch.c.created_at, import_batch.c.storage_url, import_batch.c.line_start
+            )
         ).mappings()
         return [ImportBatch.model_validate(dict(row)) for row in rows]
 
@@ -172,7 +174,9 @@ class ImportRepository:
         )
         return list(rows.scalars())
 
-    def count_results(self, *, record_id: uuid.UUID | None = None, batch_id: uuid.UUID | None = None) -> dict[str, int]:
+    def count_results(
+        self, *, record_id: uuid.UUID | None = None, batch_id: uuid.UUID | None = None
+    ) -> dict[str, int]:
         """Counts of results by status (all six statuses, zeros included) and by outcome.
 
         Besides the statuses, the keys `references_created` and `references_matched`
@@ -215,7 +219,10 @@ class ImportRepository:
         if status is not None:
             query = query.where(import_result.c.status == status)
         query = query.limit(limit).offset(offset)
-        return [ImportResult.model_validate(dict(row)) for row in self.connection.execute(query).mappings()]
+        return [
+            ImportResult.model_validate(dict(row))
+            for row in self.connection.execute(query).mappings()
+        ]
 
     def failure_samples(self, record_id: uuid.UUID, limit: int = 5) -> list[str]:
         """Up to `limit` failure details of the record's failed lines, in line order."""

@@ -31,7 +31,10 @@ def write_lines(path, count, blank_every=0):
             if blank_every and n % blank_every == 0:
                 handle.write("\n")
             else:
-                handle.write(json.dumps({"identifiers": [{"identifier_type": "pm_id", "identifier": n}]}) + "\n")
+                handle.write(
+                    json.dumps({"identifiers": [{"identifier_type": "pm_id", "identifier": n}]})
+                    + "\n"
+                )
     return path
 
 
@@ -47,7 +50,12 @@ def test_chunked_source_gets_one_result_per_non_blank_line(engine, tmp_path):
     rec, _ = register_import(engine, record(), [str(source)])
     summary = run_all(engine, rec.id, batch_size=20)
     assert [(b.line_start, b.line_end) for b in summary.batches] == [
-        (1, 20), (21, 40), (41, 60), (61, 80), (81, 95)]
+        (1, 20),
+        (21, 40),
+        (41, 60),
+        (61, 80),
+        (81, 95),
+    ]
     assert summary.counts["completed"] == 95 - 9
     assert summary.record.status == ImportRecordStatus.COMPLETED
     with unit_of_work(engine) as imports:
@@ -61,7 +69,9 @@ def test_rerun_skips_settled_lines_and_writes_no_second_result(engine, tmp_path)
     run_all(engine, rec.id)
     with unit_of_work(engine) as imports:
         # Pretend the batch was interrupted: reopen it and forget the last 10 results.
-        reopened = imports.get_batch(batch.id).model_copy(update={"status": ImportBatchStatus.STARTED})
+        reopened = imports.get_batch(batch.id).model_copy(
+            update={"status": ImportBatchStatus.STARTED}
+        )
         imports.save_batch(reopened)
         imports.connection.execute(
             sa.delete(import_result).where(
@@ -87,7 +97,13 @@ def test_gzip_source_is_read(engine, tmp_path):
 
 def test_corrupt_gzip_fails_the_batch_with_the_reason(engine, tmp_path):
     target = tmp_path / "broken.jsonl.gz"
-    payload = gzip.compress(b"".join(json.dumps({"identifiers": [{"identifier_type": "pm_id", "identifier": n}]}).encode() + b"\n" for n in range(1, 2000)))
+    payload = gzip.compress(
+        b"".join(
+            json.dumps({"identifiers": [{"identifier_type": "pm_id", "identifier": n}]}).encode()
+            + b"\n"
+            for n in range(1, 2000)
+        )
+    )
     target.write_bytes(payload[: len(payload) // 2])
     rec, _ = register_import(engine, record(), [str(target)])
     summary = run_all(engine, rec.id)
@@ -104,7 +120,9 @@ def test_file_removed_after_registration_fails_its_batch_only(engine, tmp_path):
     rec, _ = register_import(engine, record(), [str(kept), str(gone)])
     gone.unlink()
     summary = run_all(engine, rec.id)
-    statuses = {b.storage_url.rsplit("/", 1)[-1]: (b.status, b.failure_details) for b in summary.batches}
+    statuses = {
+        b.storage_url.rsplit("/", 1)[-1]: (b.status, b.failure_details) for b in summary.batches
+    }
     assert statuses["kept.jsonl"] == (ImportBatchStatus.COMPLETED, None)
     assert statuses["gone.jsonl"][0] == ImportBatchStatus.FAILED
     assert "gone.jsonl: no such file" in statuses["gone.jsonl"][1]
@@ -112,20 +130,36 @@ def test_file_removed_after_registration_fails_its_batch_only(engine, tmp_path):
 
 
 def test_missing_source_is_refused_at_registration(engine, tmp_path):
-    with pytest.raises(SourceUnreadableError, match="nothing.jsonl: no such file"):
+    with pytest.raises(SourceUnreadableError, match=r"nothing\.jsonl: no such file"):
         register_import(engine, record(), [str(tmp_path / "nothing.jsonl")])
 
 
 def test_failed_lines_and_statuses_are_counted(engine, tmp_path):
     source = tmp_path / "mixed.jsonl"
-    source.write_text("\n".join([
-        json.dumps({"identifiers": [{"identifier_type": "pm_id", "identifier": 1}]}),
-        "not json",
-        json.dumps({"identifiers": [{"identifier_type": "pm_id", "identifier": 2}, {"identifier_type": "doi", "identifier": "x"}]}),
-    ]) + "\n")
+    source.write_text(
+        "\n".join(
+            [
+                json.dumps({"identifiers": [{"identifier_type": "pm_id", "identifier": 1}]}),
+                "not json",
+                json.dumps(
+                    {
+                        "identifiers": [
+                            {"identifier_type": "pm_id", "identifier": 2},
+                            {"identifier_type": "doi", "identifier": "x"},
+                        ]
+                    }
+                ),
+            ]
+        )
+        + "\n"
+    )
     rec, _ = register_import(engine, record(), [str(source)])
     summary = run_all(engine, rec.id)
-    assert (summary.counts["completed"], summary.counts["failed"], summary.counts["partially_failed"]) == (1, 1, 1)
+    assert (
+        summary.counts["completed"],
+        summary.counts["failed"],
+        summary.counts["partially_failed"],
+    ) == (1, 1, 1)
     assert summary.batches[0].status == ImportBatchStatus.PARTIALLY_FAILED
     [sample] = summary.failure_samples
     assert sample.startswith("Entry 2: not valid JSON (")

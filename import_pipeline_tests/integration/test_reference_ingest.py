@@ -19,13 +19,16 @@ from import_pipeline.references.queries import (
 from import_pipeline.store.tables import enhancement
 
 ABSTRACT = {
-    "source": "test", "visibility": "public",
+    "source": "test",
+    "visibility": "public",
     "content": {"enhancement_type": "abstract", "process": "other", "abstract": "An abstract."},
 }
 
 
 def parsed(number, identifiers, enhancements=()):
-    return parse_line(number, json.dumps({"identifiers": identifiers, "enhancements": list(enhancements)}))
+    return parse_line(
+        number, json.dumps({"identifiers": identifiers, "enhancements": list(enhancements)})
+    )
 
 
 def doi(value):
@@ -53,7 +56,9 @@ def test_creates_a_reference_with_identifiers_and_enhancements(engine):
 
 def test_merges_by_a_doi_written_differently(engine):
     [first] = ingest(engine, [parsed(1, [doi("10.1000/ABC")])])
-    [second] = ingest(engine, [parsed(1, [doi("https://doi.org/10.1000/abc"), pmid(42)], [ABSTRACT])])
+    [second] = ingest(
+        engine, [parsed(1, [doi("https://doi.org/10.1000/abc"), pmid(42)], [ABSTRACT])]
+    )
     assert second.reference_created is False
     assert second.reference_id == first.reference_id
     with engine.connect() as connection:
@@ -71,14 +76,19 @@ def test_reimport_is_idempotent_and_stores_each_enhancement_once(engine):
     assert [o.reference_id for o in first] == [o.reference_id for o in again]
     with engine.connect() as connection:
         assert count_references(connection) == 20
-        assert connection.execute(sa.select(sa.func.count()).select_from(enhancement)).scalar() == 20
+        assert (
+            connection.execute(sa.select(sa.func.count()).select_from(enhancement)).scalar() == 20
+        )
 
 
 def test_duplicates_inside_one_chunk_are_merged(engine):
-    outcomes = ingest(engine, [
-        parsed(1, [doi("10.1000/x")], [ABSTRACT]),
-        parsed(2, [doi("DOI:10.1000/X"), pmid(9)], [ABSTRACT]),
-    ])
+    outcomes = ingest(
+        engine,
+        [
+            parsed(1, [doi("10.1000/x")], [ABSTRACT]),
+            parsed(2, [doi("DOI:10.1000/X"), pmid(9)], [ABSTRACT]),
+        ],
+    )
     assert [o.reference_created for o in outcomes] == [True, False]
     assert outcomes[0].reference_id == outcomes[1].reference_id
     with engine.connect() as connection:
@@ -92,7 +102,9 @@ def test_conflict_between_two_references_writes_nothing(engine):
     [conflict] = ingest(engine, [parsed(3, [doi("10.1000/a"), pmid(5), pmid(6)], [ABSTRACT])])
     assert conflict.status == S.FAILED
     assert conflict.reference_id is None
-    assert conflict.failure_details.startswith("Entry 3: identifiers belong to different references")
+    assert conflict.failure_details.startswith(
+        "Entry 3: identifiers belong to different references"
+    )
     assert str(a.reference_id) in conflict.failure_details
     assert str(b.reference_id) in conflict.failure_details
     with engine.connect() as connection:

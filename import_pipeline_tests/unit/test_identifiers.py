@@ -83,4 +83,7 @@ def test_keys_are_type_qualified_and_unambiguous():
     a = CanonicalIdentifier("other", "c", "a:b")
     b = CanonicalIdentifier("other", "b:c", "a")
     assert a.key != b.key
-    assert CanonicalIdentifier("pm_id", "5").as_json() == {"identifier_type": "pm_id", "identifier": 5}
+    assert CanonicalIdentifier("pm_id", "5").as_json() == {
+        "identifier_type": "pm_id",
+        "identifier": 5,
+    }

@@ -11,7 +11,8 @@ from import_pipeline_tests.conftest import REAL_DATA, SDK_SAMPLES
 
 DOI = {"identifier_type": "doi", "identifier": "10.1000/abc"}
 ABSTRACT = {
-    "source": "test", "visibility": "public",
+    "source": "test",
+    "visibility": "public",
     "content": {"enhancement_type": "abstract", "process": "other", "abstract": "Text."},
 }
 
@@ -51,10 +52,15 @@ def test_malformed_lines_fail_naming_the_line(text, reason):
 
 
 def test_every_identifier_invalid_fails_listing_each_error():
-    parsed = parse_line(5, line(identifiers=[
-        {"identifier_type": "doi", "identifier": "nope"},
-        {"identifier_type": "pm_id", "identifier": -1},
-    ]))
+    parsed = parse_line(
+        5,
+        line(
+            identifiers=[
+                {"identifier_type": "doi", "identifier": "nope"},
+                {"identifier_type": "pm_id", "identifier": -1},
+            ]
+        ),
+    )
     assert parsed.status == S.FAILED
     assert parsed.details.startswith("Entry 5: every identifier is invalid")
     assert "identifiers[0]: invalid doi 'nope'" in parsed.details
@@ -62,31 +68,61 @@ def test_every_identifier_invalid_fails_listing_each_error():
 
 
 def test_some_invalid_identifiers_and_enhancements_are_dropped():
-    bad_abstract = {**ABSTRACT, "content": {"enhancement_type": "abstract", "process": "guess", "abstract": "x"}}
+    bad_abstract = {
+        **ABSTRACT,
+        "content": {"enhancement_type": "abstract", "process": "guess", "abstract": "x"},
+    }
     tombstone = {**ABSTRACT, "content": {"enhancement_type": "tombstone"}}
-    parsed = parse_line(9, line(
-        identifiers=[DOI, {"identifier_type": "open_alex", "identifier": "X1"}],
-        enhancements=[ABSTRACT, bad_abstract, tombstone],
-    ))
+    parsed = parse_line(
+        9,
+        line(
+            identifiers=[DOI, {"identifier_type": "open_alex", "identifier": "X1"}],
+            enhancements=[ABSTRACT, bad_abstract, tombstone],
+        ),
+    )
     assert parsed.status == S.PARTIALLY_FAILED
     assert [i.key for i in parsed.identifiers] == ["doi:10.1000/abc"]
     assert len(parsed.enhancements) == 1
     assert parsed.details.startswith("Entry 9: imported without ")
     assert "invalid open_alex 'X1'" in parsed.details
-    assert "enhancements[1]: abstract enhancement: content.process: 'guess' is not one of" in parsed.details
+    assert (
+        "enhancements[1]: abstract enhancement: content.process: 'guess' is not one of"
+        in parsed.details
+    )
     assert "enhancements[2]: a tombstone enhancement is not allowed" in parsed.details
 
 
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        ({"enhancement_type": "abstract", "process": "other", "abstract": " "}, "abstract: must not be empty"),
+        (
+            {"enhancement_type": "abstract", "process": "other", "abstract": " "},
+            "abstract: must not be empty",
+        ),
         ({"enhancement_type": "annotation", "annotations": []}, "annotations: needs at least 1"),
         ({"enhancement_type": "location", "locations": []}, "locations: needs at least 1"),
-        ({"enhancement_type": "location", "locations": [{"landing_page_url": "ftp://x"}]}, "not an http(s) URL"),
-        ({"enhancement_type": "bibliographic", "publication_year": "1999"}, "publication_year: expected an integer"),
-        ({"enhancement_type": "bibliographic", "authorship": [{"display_name": "A", "position": "2nd"}]}, "position"),
-        ({"enhancement_type": "annotation", "annotations": [{"annotation_type": "boolean", "scheme": "s", "label": "l"}]}, "value: expected true or false"),
+        (
+            {"enhancement_type": "location", "locations": [{"landing_page_url": "ftp://x"}]},
+            "not an http(s) URL",
+        ),
+        (
+            {"enhancement_type": "bibliographic", "publication_year": "1999"},
+            "publication_year: expected an integer",
+        ),
+        (
+            {
+                "enhancement_type": "bibliographic",
+                "authorship": [{"display_name": "A", "position": "2nd"}],
+            },
+            "position",
+        ),
+        (
+            {
+                "enhancement_type": "annotation",
+                "annotations": [{"annotation_type": "boolean", "scheme": "s", "label": "l"}],
+            },
+            "value: expected true or false",
+        ),
         ({"enhancement_type": "wiki"}, "enhancement_type: 'wiki' is not one of"),
     ],
 )
@@ -97,7 +133,9 @@ def test_enhancement_rules(content, message):
 
 
 def test_duplicate_identifiers_in_one_line_collapse():
-    parsed = parse_line(1, line(identifiers=[DOI, {"identifier_type": "doi", "identifier": "doi:10.1000/ABC"}]))
+    parsed = parse_line(
+        1, line(identifiers=[DOI, {"identifier_type": "doi", "identifier": "doi:10.1000/ABC"}])
+    )
     assert parsed.status == S.COMPLETED
     assert len(parsed.identifiers) == 1
 

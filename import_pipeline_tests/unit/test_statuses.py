@@ -22,10 +22,18 @@ from import_pipeline.domain.statuses import (
     derive_batch_status,
 )
 
-LEGAL_RECORD = {(R.CREATED, R.STARTED), (R.CREATED, R.FAILED), (R.STARTED, R.COMPLETED), (R.STARTED, R.FAILED)}
+LEGAL_RECORD = {
+    (R.CREATED, R.STARTED),
+    (R.CREATED, R.FAILED),
+    (R.STARTED, R.COMPLETED),
+    (R.STARTED, R.FAILED),
+}
 LEGAL_BATCH = {
-    (B.CREATED, B.STARTED), (B.CREATED, B.FAILED),
-    (B.STARTED, B.COMPLETED), (B.STARTED, B.PARTIALLY_FAILED), (B.STARTED, B.FAILED),
+    (B.CREATED, B.STARTED),
+    (B.CREATED, B.FAILED),
+    (B.STARTED, B.COMPLETED),
+    (B.STARTED, B.PARTIALLY_FAILED),
+    (B.STARTED, B.FAILED),
 }
 TERMINAL_RESULTS = {S.COMPLETED, S.PARTIALLY_FAILED, S.FAILED}
 LEGAL_RESULT = (
@@ -72,8 +80,12 @@ def test_record_model_refuses_backward_move():
 
 
 def test_batch_model_moves_forward_only():
-    batch = ImportBatch(import_record_id=ImportRecord(
-        source_name="s", processor_name="p", processor_version="1").id, storage_url="x.jsonl")
+    batch = ImportBatch(
+        import_record_id=ImportRecord(
+            source_name="s", processor_name="p", processor_version="1"
+        ).id,
+        storage_url="x.jsonl",
+    )
     done = batch.moved_to(B.STARTED).moved_to(B.COMPLETED)
     with pytest.raises(IllegalTransitionError):
         done.moved_to(B.STARTED)
