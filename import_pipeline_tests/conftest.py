@@ -16,13 +16,26 @@ import sqlalchemy as sa
 from import_pipeline.store.engine import create_db_engine
 from import_pipeline.store.migrations import upgrade_schema
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED_DATA = Path(
+    os.environ.get(
+        "IMPORT_PIPELINE_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"
+    )
+)
 REAL_DATA = SHARED_DATA / "real"
 SDK_SAMPLES = SHARED_DATA / "destiny-sdk-samples"
 ADMIN_URL = os.environ.get(
     "IMPORT_PIPELINE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
 TEMPLATE_DB = f"import_pipeline_template_{os.getpid()}"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Stop at once, with the reason, when the shared test data is not where expected."""
+    if not (SHARED_DATA / "real").is_dir():
+        raise pytest.UsageError(
+            f"shared test data not found at {SHARED_DATA}: the repository expects ../shared "
+            "beside it (or set IMPORT_PIPELINE_SHARED_DATA)"
+        )
 
 
 def _admin_engine() -> sa.Engine:
