@@ -10,7 +10,7 @@ import os
 import shutil
 import sys
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
@@ -25,6 +25,7 @@ from import_pipeline.domain.models import ImportRecord
 from import_pipeline.domain.statuses import ImportResultStatus
 from import_pipeline.presentation import record_json, result_json
 from import_pipeline.services.finalise import RecordSummary, summarise
+from import_pipeline.services.planning import estimate_batch_count
 from import_pipeline.services.registration import register_import
 from import_pipeline.settings import get_settings
 from import_pipeline.store.engine import DatabaseConfigError, create_db_engine, describe_url
@@ -123,19 +124,51 @@ def db_upgrade() -> None:
         click.echo(f"schema is up to date on {describe_url(engine)}")
 
 
+def _launch_and_report(
+    engine: sa.Engine,
+    record: ImportRecord,
+    *,
+    batch_size: int | None,
+    concurrency: int | None,
+    as_json: bool,
+) -> int:
+    """Run the import job for `record`'s partition and print the record's summary."""
+    from import_pipeline.orchestration.launch import run_import_job  # noqa: PLC0415 (slow import)
+
+    settings = get_settings()
+    _ensure_dagster_home()
+    size = batch_size or settings.batch_size
+    batches = estimate_batch_count(engine, record.id, size)
+    success = run_import_job(
+        record.id,
+        source_name=record.source_name,
+        database_url=settings.resolved_database_url,
+        batch_size=size,
+        chunk_size=settings.chunk_size,
+        concurrency=max(1, min(concurrency or settings.concurrency, batches)),
+    )
+    with unit_of_work(engine) as imports:
+        summary = summarise(imports, record.id)
+    counts = _batch_counts(engine, summary)
+    if as_json:
+        click.echo(json.dumps(record_json(summary, counts), indent=2))
+    else:
+        _print_summary(summary, counts)
+        if not success:
+            click.echo("the import run failed; see the Dagster run's event log for the cause")
+    return 0 if success else EXIT_RUN_FAILED
+
+
 def run_import(
     sources: list[str],
     *,
     source_name: str,
     batch_size: int | None,
     as_json: bool,
+    concurrency: int | None = None,
     record_fields: dict[str, Any] | None = None,
-    echo: Callable[[str], None] = click.echo,
 ) -> int:
     """Register one record for `sources`, run the import job for it, print the summary."""
-    from import_pipeline.orchestration.launch import run_import_job  # noqa: PLC0415 (dagster is slow to import)
-
-    settings = get_settings()
     with _friendly_errors():
         engine = _engine()
         upgrade_schema(engine)
@@ -146,24 +179,9 @@ def run_import(
             **(record_fields or {}),
         )
         register_import(engine, record, sources)
-        _ensure_dagster_home()
-        success = run_import_job(
-            record.id,
-            source_name=source_name,
-            database_url=settings.resolved_database_url,
-            batch_size=batch_size or settings.batch_size,
-            chunk_size=settings.chunk_size,
+        return _launch_and_report(
+            engine, record, batch_size=batch_size, concurrency=concurrency, as_json=as_json
         )
-        with unit_of_work(engine) as imports:
-            summary = summarise(imports, record.id)
-        counts = _batch_counts(engine, summary)
-    if as_json:
-        echo(json.dumps(record_json(summary, counts), indent=2))
-    else:
-        _print_summary(summary, counts)
-        if not success:
-            echo("the import run failed; see the Dagster run's event log for the cause")
-    return 0 if success else EXIT_RUN_FAILED
 
 
 def _version() -> str:
@@ -178,6 +196,11 @@ def _version() -> str:
 @click.option("--batch-size", type=click.IntRange(min=1), help="Lines per batch.")
 @click.option("--search-string", help="The search that found the references.")
 @click.option("--expected-count", type=click.IntRange(min=-1), default=-1, help="-1: unknown.")
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    help="Batches processed at once, each in its own process (default: CPU count).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the record as JSON.")
 def import_command(  # noqa: PLR0917 (click passes options positionally by name)
     sources: tuple[str, ...],
@@ -185,6 +208,7 @@ def import_command(  # noqa: PLR0917 (click passes options positionally by name)
     batch_size: int | None,
     search_string: str | None,
     expected_count: int,
+    concurrency: int | None,
     as_json: bool,
 ) -> None:
     """Import SOURCE files or URLs as one import record, and print its summary."""
@@ -194,8 +218,30 @@ def import_command(  # noqa: PLR0917 (click passes options positionally by name)
         source_name=source_name,
         batch_size=batch_size,
         as_json=as_json,
+        concurrency=concurrency,
         record_fields=fields,
     )
+    sys.exit(code)
+
+
+@main.command()
+@click.argument("record_id")
+@click.option("--batch-size", type=click.IntRange(min=1), help="Lines per batch (new splits).")
+@click.option("--concurrency", type=click.IntRange(min=1), help="Batches processed at once.")
+@click.option("--json", "as_json", is_flag=True, help="Print the record as JSON.")
+def rerun(record_id: str, batch_size: int | None, concurrency: int | None, as_json: bool) -> None:
+    """Run the import job again for an existing record: finish what a failed run left.
+
+    Lines that already have a final result are skipped, so nothing is imported twice.
+    """
+    parsed = _parse_record_id(record_id)
+    with _friendly_errors():
+        engine = _engine()
+        with unit_of_work(engine) as imports:
+            record = summarise(imports, parsed).record
+        code = _launch_and_report(
+            engine, record, batch_size=batch_size, concurrency=concurrency, as_json=as_json
+        )
     sys.exit(code)
 
 

@@ -4,9 +4,11 @@
 - `IMPORT_PIPELINE_DATABASE_URL`: SQLAlchemy URL of the import and reference tables
   (default: a SQLite file in the data directory);
 - `IMPORT_PIPELINE_BATCH_SIZE`: source lines per batch when a source is split (50000);
-- `IMPORT_PIPELINE_CHUNK_SIZE`: lines per database transaction inside a batch (2000).
+- `IMPORT_PIPELINE_CHUNK_SIZE`: lines per database transaction inside a batch (2000);
+- `IMPORT_PIPELINE_CONCURRENCY`: batches processed at once (the CPU count).
 """
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -25,6 +27,11 @@ class Settings(BaseSettings):
     )
     batch_size: int = Field(default=50_000, ge=1, description="Source lines per batch.")
     chunk_size: int = Field(default=2_000, ge=1, description="Lines per transaction.")
+    concurrency: int = Field(
+        default_factory=lambda: os.cpu_count() or 1,
+        ge=1,
+        description="Batches processed at once (each in its own step process).",
+    )
 
     @property
     def resolved_database_url(self) -> str:

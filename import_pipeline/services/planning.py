@@ -74,3 +74,23 @@ def start_and_plan(engine: sa.Engine, record_id: uuid.UUID, batch_size: int) -> 
             elif unfinished(batch):
                 planned.append(batch)
     return [batch.id for batch in planned]
+
+
+def estimate_batch_count(engine: sa.Engine, record_id: uuid.UUID, batch_size: int) -> int:
+    """How many batches planning will give the record (one streaming count per local file).
+
+    Lets a launcher run a single-batch import in-process, where parallel step
+    processes could only add start-up cost.
+    """
+    with unit_of_work(engine) as imports:
+        batches = [batch for batch in imports.list_batches(record_id) if unfinished(batch)]
+    total = 0
+    for batch in batches:
+        if batch.line_start is None and local_path(batch.storage_url) is not None:
+            try:
+                total += max(1, -(-count_lines(batch.storage_url) // batch_size))
+            except SourceUnreadableError:
+                total += 1
+        else:
+            total += 1
+    return total
