@@ -39,6 +39,11 @@ BATCH_RETRY_POLICY = RetryPolicy(
 )
 
 
+# Dagster concurrency pool of the batch steps: caps how many write to the database at
+# once across all runs (limit set in dagster.yaml, `concurrency: pools:`).
+WRITER_POOL = "reference_writers"
+
+
 class PlanConfig(Config):
     """How the source is split into batches."""
 
@@ -75,7 +80,7 @@ def plan_import_batches(
         yield DynamicOutput(str(batch_id), mapping_key=batch_id.hex)
 
 
-@op(retry_policy=BATCH_RETRY_POLICY, tags={"kind": "batch"})
+@op(retry_policy=BATCH_RETRY_POLICY, pool=WRITER_POOL, tags={"kind": "batch"})
 def process_import_batch(
     context: OpExecutionContext,
     config: BatchConfig,
@@ -110,6 +115,7 @@ def process_import_batch(
             "lines_processed": report.lines_processed,
             "lines_skipped_already_settled": report.lines_skipped,
             "lines_per_second": round(rate, 1),
+            "identifier_race_retries": report.race_retries,
             "counts": MetadataValue.json(report.counts),
             **({"failure_details": report.failure_details} if report.failure_details else {}),
         },

@@ -12,6 +12,7 @@ chunk's lines `retrying` in a transaction of their own and raises
 lines become `failed` with the cause instead and the batch goes on.
 """
 
+import random
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -32,8 +33,9 @@ from import_pipeline.sources import iter_source_lines
 from import_pipeline.store.errors import describe_db_error, is_transient_db_error
 from import_pipeline.store.imports import ImportRepository, unit_of_work
 
-# Immediate re-tries of a chunk that lost an identifier race to a concurrent import.
-RACE_ATTEMPTS = 5
+# Immediate re-tries of a chunk that lost an identifier race to a concurrent import;
+# past them the race is raised as a transient error for the step's retry policy.
+RACE_ATTEMPTS = 8
 
 ChunkIngest = Callable[[sa.Connection, Sequence[ParsedLine]], list[LineOutcome]]
 
@@ -54,6 +56,7 @@ class BatchReport:
     status: ImportBatchStatus
     lines_processed: int = 0
     lines_skipped: int = 0
+    race_retries: int = 0
     seconds: float = 0.0
     counts: dict[str, int] = field(default_factory=dict)
     failure_details: str | None = None
@@ -79,8 +82,11 @@ def _outcome_rows(outcomes: Sequence[LineOutcome]) -> list[dict[str, object]]:
 
 def _write_chunk(
     engine: sa.Engine, batch_id: uuid.UUID, chunk: Sequence[ParsedLine], ingest: ChunkIngest
-) -> None:
-    """Ingest a chunk and store its results in one transaction, retrying lost races."""
+) -> int:
+    """Ingest a chunk and store its results in one transaction; retry lost races.
+
+    Returns how many identifier races were lost (and retried) on the way.
+    """
     valid = [line for line in chunk if line.failure is None]
     invalid = [
         LineOutcome(line.line_number, ImportResultStatus.FAILED, failure_details=line.failure)
@@ -94,11 +100,12 @@ def _write_chunk(
                 ImportRepository(connection).write_results(
                     batch_id, _outcome_rows([*outcomes, *invalid])
                 )
-            return
+            return attempt - 1
         except IdentifierRaceError:
             if attempt == RACE_ATTEMPTS:
                 raise
-            time.sleep(0.05 * attempt)
+            time.sleep(random.uniform(0, 0.05 * attempt))  # noqa: S311 (jitter, not crypto)
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _mark_lines(
@@ -158,7 +165,7 @@ def process_batch(
     try:
         for chunk in _chunks(parsed, chunk_size):
             try:
-                _write_chunk(engine, batch_id, chunk, ingest)
+                report.race_retries += _write_chunk(engine, batch_id, chunk, ingest)
             except Exception as error:
                 cause = describe_db_error(error)
                 if is_transient_db_error(error) and not final_attempt:

@@ -25,9 +25,7 @@ pytestmark = pytest.mark.postgres
 
 
 def step_events(result, prefix="process_import_batch"):
-    return [
-        e.event_type for e in result.all_events if e.step_key and e.step_key.startswith(prefix)
-    ]
+    return [e.event_type for e in result.all_events if e.step_key and e.step_key.startswith(prefix)]
 
 
 class Blocker(threading.Thread):
@@ -42,10 +40,14 @@ class Blocker(threading.Thread):
         self.error: BaseException | None = None
 
     def _insert_identifier(self, connection, number):
-        connection.execute(sa.insert(external_identifier).values(
-            identifier_key=f"pm_id:{number}", reference_id=self.reference_id,
-            identifier_type="pm_id", identifier=str(number),
-        ))
+        connection.execute(
+            sa.insert(external_identifier).values(
+                identifier_key=f"pm_id:{number}",
+                reference_id=self.reference_id,
+                identifier_type="pm_id",
+                identifier=str(number),
+            )
+        )
 
     def _wait_for(self, query, what, timeout=30.0):
         deadline = time.monotonic() + timeout
@@ -63,17 +65,27 @@ class Blocker(threading.Thread):
             with self.engine.begin() as connection:
                 connection.exec_driver_sql("SET LOCAL deadlock_timeout = '10s'")
                 pid = connection.exec_driver_sql("SELECT pg_backend_pid()").scalar()
-                connection.execute(sa.insert(reference).values(
-                    id=self.reference_id, visibility="public", created_at=sa.func.now()))
+                connection.execute(
+                    sa.insert(reference).values(
+                        id=self.reference_id, visibility="public", created_at=sa.func.now()
+                    )
+                )
                 self._insert_identifier(connection, 2)
                 self.holding.set()
-                self._wait_for(sa.text(
-                    "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                    f"AND datname = current_database() AND pid <> {pid}"), "the batch to block")
+                self._wait_for(
+                    sa.text(
+                        "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                        f"AND datname = current_database() AND pid <> {pid}"
+                    ),
+                    "the batch to block",
+                )
                 self._insert_identifier(connection, 1)  # closes the cycle: the batch is aborted
                 rows = self._wait_for(
-                    sa.select(import_result.c.failure_details).where(import_result.c.status == "retrying"),
-                    "the line to be marked retrying")
+                    sa.select(import_result.c.failure_details).where(
+                        import_result.c.status == "retrying"
+                    ),
+                    "the line to be marked retrying",
+                )
                 self.retrying_details = [row[0] for row in rows]
         except BaseException as error:  # noqa: BLE001 - reported by the test
             self.error = error
@@ -82,8 +94,17 @@ class Blocker(threading.Thread):
 
 def test_deadlock_is_retried_and_settles_correctly(pg_engine, postgres_url, tmp_path):
     source = tmp_path / "one.jsonl"
-    source.write_text(json.dumps({"identifiers": [
-        {"identifier_type": "pm_id", "identifier": 1}, {"identifier_type": "pm_id", "identifier": 2}]}) + "\n")
+    source.write_text(
+        json.dumps(
+            {
+                "identifiers": [
+                    {"identifier_type": "pm_id", "identifier": 1},
+                    {"identifier_type": "pm_id", "identifier": 2},
+                ]
+            }
+        )
+        + "\n"
+    )
     record_id = register(pg_engine, source)
     blocker = Blocker(pg_engine)
     blocker.start()
@@ -97,7 +118,9 @@ def test_deadlock_is_retried_and_settles_correctly(pg_engine, postgres_url, tmp_
     assert DagsterEventType.STEP_UP_FOR_RETRY in events
     assert DagsterEventType.STEP_RESTARTED in events
     assert len(blocker.retrying_details) == 1
-    assert blocker.retrying_details[0].startswith("Entry 1: retrying after DeadlockDetected [40P01]")
+    assert blocker.retrying_details[0].startswith(
+        "Entry 1: retrying after DeadlockDetected [40P01]"
+    )
 
     with unit_of_work(pg_engine) as imports:
         [line] = imports.list_results(record_id=record_id)
