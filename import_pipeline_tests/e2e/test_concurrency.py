@@ -113,7 +113,7 @@ def test_four_overlapping_imports_at_once(pg_engine, postgres_url, tmp_path):
         for k, src in enumerate(sources)
     ]
     outputs = [p.communicate(timeout=600) for p in procs]
-    for proc, (out, err) in zip(procs, outputs, strict=True):
+    for proc, (_, err) in zip(procs, outputs, strict=True):
         assert proc.returncode == 0, err[-2000:]
     records = [json.loads(out) for out, _ in outputs]
     assert all(r["status"] == "completed" for r in records)

@@ -19,6 +19,7 @@ from import_pipeline.references.queries import count_references, owner_of
 from import_pipeline.services.finalise import summarise
 from import_pipeline.store.imports import unit_of_work
 from import_pipeline.store.tables import external_identifier, import_result, reference
+from import_pipeline_tests.conftest import SDK_SAMPLES
 from import_pipeline_tests.integration.test_import_job import register, run_job
 
 pytestmark = pytest.mark.postgres
@@ -87,7 +88,7 @@ class Blocker(threading.Thread):
                     "the line to be marked retrying",
                 )
                 self.retrying_details = [row[0] for row in rows]
-        except BaseException as error:  # noqa: BLE001 - reported by the test
+        except BaseException as error:  # reported by the test
             self.error = error
             self.holding.set()
 
@@ -136,8 +137,6 @@ def test_deadlock_is_retried_and_settles_correctly(pg_engine, postgres_url, tmp_
 
 
 def test_non_transient_error_fails_fast_naming_batch_and_cause(pg_engine, postgres_url):
-    from import_pipeline_tests.conftest import SDK_SAMPLES
-
     record_id = register(pg_engine, SDK_SAMPLES / "eppi_import.jsonl")
     with pg_engine.begin() as connection:
         connection.exec_driver_sql("DROP TABLE enhancement")

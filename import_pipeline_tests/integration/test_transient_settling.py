@@ -33,28 +33,47 @@ def impatient_engine(postgres_url):
 
 def hold_identifier(connection, number):
     ref = uuid.uuid4()
-    connection.execute(sa.insert(reference).values(id=ref, visibility="public", created_at=sa.func.now()))
-    connection.execute(sa.insert(external_identifier).values(
-        identifier_key=f"pm_id:{number}", reference_id=ref, identifier_type="pm_id", identifier=str(number)))
+    connection.execute(
+        sa.insert(reference).values(id=ref, visibility="public", created_at=sa.func.now())
+    )
+    connection.execute(
+        sa.insert(external_identifier).values(
+            identifier_key=f"pm_id:{number}",
+            reference_id=ref,
+            identifier_type="pm_id",
+            identifier=str(number),
+        )
+    )
 
 
 def test_retrying_then_failed_on_the_final_attempt(pg_engine, impatient_engine, tmp_path):
     source = tmp_path / "s.jsonl"
-    source.write_text("".join(json.dumps({"identifiers": [{"identifier_type": "pm_id", "identifier": n}]}) + "\n" for n in (1, 2, 3)))
+    source.write_text(
+        "".join(
+            json.dumps({"identifiers": [{"identifier_type": "pm_id", "identifier": n}]}) + "\n"
+            for n in (1, 2, 3)
+        )
+    )
     record_id = register(pg_engine, source)
     [batch_id] = start_and_plan(pg_engine, record_id, 100)
     with pg_engine.connect() as blocker:
         blocker.begin()
         hold_identifier(blocker, 2)
         with pytest.raises(TransientBatchError, match=r"lines 1-3\): LockNotAvailable \[55P03\]"):
-            process_batch(impatient_engine, batch_id, ingest_chunk, chunk_size=10, final_attempt=False)
+            process_batch(
+                impatient_engine, batch_id, ingest_chunk, chunk_size=10, final_attempt=False
+            )
         with unit_of_work(pg_engine) as imports:
             results = imports.list_results(batch_id=batch_id)
             assert {r.status for r in results} == {"retrying"}
             assert imports.get_batch(batch_id).status == ImportBatchStatus.STARTED
-        assert results[0].failure_details.startswith("Entry 1: retrying after LockNotAvailable [55P03]")
+        assert results[0].failure_details.startswith(
+            "Entry 1: retrying after LockNotAvailable [55P03]"
+        )
 
-        report = process_batch(impatient_engine, batch_id, ingest_chunk, chunk_size=10, final_attempt=True)
+        report = process_batch(
+            impatient_engine, batch_id, ingest_chunk, chunk_size=10, final_attempt=True
+        )
         blocker.rollback()
     assert report.status == ImportBatchStatus.FAILED
     with unit_of_work(pg_engine) as imports:
