@@ -115,6 +115,7 @@ def process_import_batch(
             "lines_processed": report.lines_processed,
             "lines_skipped_already_settled": report.lines_skipped,
             "lines_per_second": round(rate, 1),
+            "seconds": round(report.seconds, 3),
             "identifier_race_retries": report.race_retries,
             "counts": MetadataValue.json(report.counts),
             **({"failure_details": report.failure_details} if report.failure_details else {}),

@@ -26,12 +26,8 @@ from import_pipeline.domain.enhancements import Enhancement
 from import_pipeline.domain.models import utc_now
 from import_pipeline.domain.parsing import ParsedLine
 from import_pipeline.domain.statuses import ImportResultStatus
-from import_pipeline.store.bulk import insert_ignoring_conflicts
+from import_pipeline.references.writers import EnhancementRow, IdentifierRow, writer_for
 from import_pipeline.store.errors import TransientDatabaseError
-from import_pipeline.store.tables import enhancement, external_identifier, reference
-
-# Keys per look-up statement; keeps SQLite under its bound-parameter limit.
-_LOOKUP_BATCH = 5_000
 
 
 class IdentifierRaceError(TransientDatabaseError):
@@ -49,26 +45,21 @@ class LineOutcome:
     failure_details: str | None = None
 
 
-def enhancement_hash(item: Enhancement) -> str:
-    """Identity of an enhancement on a reference: its source, type and content."""
-    payload = orjson.dumps(
-        [item.source, item.enhancement_type, item.content], option=orjson.OPT_SORT_KEYS
+def serialise_enhancement(item: Enhancement) -> tuple[str, str]:
+    """(content as JSON text, identity hash over source, type and content).
+
+    Keys are sorted, so equal contents give equal hashes; the same text is stored.
+    """
+    content = orjson.dumps(item.content, option=orjson.OPT_SORT_KEYS)
+    identity = hashlib.sha256(
+        item.source.encode() + b"\x1f" + item.enhancement_type.encode() + b"\x1f" + content
     )
-    return hashlib.sha256(payload).hexdigest()
+    return content.decode(), identity.hexdigest()
 
 
 def lookup_owners(connection: sa.Connection, keys: Iterable[str]) -> dict[str, uuid.UUID]:
     """The reference owning each of `keys` that exists already."""
-    ordered = sorted(set(keys))
-    owners: dict[str, uuid.UUID] = {}
-    column = external_identifier.c.identifier_key
-    for start in range(0, len(ordered), _LOOKUP_BATCH):
-        part = ordered[start : start + _LOOKUP_BATCH]
-        rows = connection.execute(
-            sa.select(column, external_identifier.c.reference_id).where(column.in_(part))
-        )
-        owners.update(dict(rows.tuples().all()))
-    return owners
+    return writer_for(connection).lookup_owners(sorted(set(keys)))
 
 
 def _conflict_details(line: ParsedLine, owners: dict[str, uuid.UUID]) -> str:
@@ -89,12 +80,14 @@ def ingest_chunk(connection: sa.Connection, lines: Sequence[ParsedLine]) -> list
     Returns one outcome per line, in the order given. Raises `IdentifierRaceError` when
     a concurrent transaction won an identifier; the caller must roll back and retry.
     """
-    owners = lookup_owners(connection, (i.key for line in lines for i in line.identifiers))
+    writer = writer_for(connection)
+    owners = writer.lookup_owners(sorted({i.key for line in lines for i in line.identifiers}))
+    matched_references = set(owners.values())
     now = utc_now()
     outcomes: list[LineOutcome] = []
-    new_references: list[dict[str, object]] = []
-    new_identifiers: dict[str, dict[str, object]] = {}
-    new_enhancements: dict[tuple[uuid.UUID, str], dict[str, object]] = {}
+    new_references: list[tuple[uuid.UUID, str, object]] = []
+    new_identifiers: dict[str, IdentifierRow] = {}
+    enhancements: dict[tuple[uuid.UUID, str], EnhancementRow] = {}
     for line in lines:
         matched = {owners[i.key] for i in line.identifiers if i.key in owners}
         if len(matched) > 1:
@@ -109,56 +102,52 @@ def ingest_chunk(connection: sa.Connection, lines: Sequence[ParsedLine]) -> list
         created = not matched
         reference_id = uuid.uuid4() if created else matched.pop()
         if created:
-            new_references.append(
-                {"id": reference_id, "visibility": line.visibility, "created_at": now}
-            )
+            new_references.append((reference_id, line.visibility, now))
         for identifier in line.identifiers:
             if identifier.key not in owners:
                 owners[identifier.key] = reference_id
-                new_identifiers[identifier.key] = {
-                    "identifier_key": identifier.key,
-                    "reference_id": reference_id,
-                    "identifier_type": identifier.identifier_type,
-                    "other_identifier_name": identifier.other_identifier_name,
-                    "identifier": identifier.identifier,
-                }
+                new_identifiers[identifier.key] = IdentifierRow(
+                    identifier.key,
+                    reference_id,
+                    identifier.identifier_type,
+                    identifier.other_identifier_name,
+                    identifier.identifier,
+                )
         for item in line.enhancements:
-            content_hash = enhancement_hash(item)
-            new_enhancements.setdefault(
-                (reference_id, content_hash),
-                {
-                    "id": uuid.uuid4(),
-                    "reference_id": reference_id,
-                    "source": item.source,
-                    "visibility": item.visibility,
-                    "processor_version": item.processor_version,
-                    "enhancement_type": item.enhancement_type,
-                    "content": item.content,
-                    "content_hash": content_hash,
-                },
-            )
+            content_json, content_hash = serialise_enhancement(item)
+            if (reference_id, content_hash) not in enhancements:
+                enhancements[reference_id, content_hash] = EnhancementRow(
+                    uuid.uuid4(),
+                    reference_id,
+                    item.source,
+                    item.visibility,
+                    item.processor_version,
+                    item.enhancement_type,
+                    content_json,
+                    content_hash,
+                )
         outcomes.append(
             LineOutcome(line.line_number, line.status, reference_id, created, line.details)
         )
 
-    if new_references:
-        connection.execute(sa.insert(reference), new_references)
+    writer.insert_references(new_references)
     identifier_rows = [new_identifiers[key] for key in sorted(new_identifiers)]
-    inserted = insert_ignoring_conflicts(
-        connection,
-        external_identifier,
-        identifier_rows,
-        ["identifier_key"],
-        returning=external_identifier.c.identifier_key,
-    )
-    if len(inserted) != len(identifier_rows):
-        lost = sorted(set(new_identifiers) - set(inserted))
+    inserted = writer.insert_identifiers(identifier_rows)
+    if inserted != len(identifier_rows):
         raise IdentifierRaceError(
-            f"{len(lost)} identifier(s) were created by a concurrent import "
-            f"(first: {lost[0]}); the chunk will be retried"
+            f"{len(identifier_rows) - inserted} identifier(s) were created by a concurrent "
+            "import meanwhile"
         )
-    enhancement_rows = [new_enhancements[key] for key in sorted(new_enhancements)]
-    insert_ignoring_conflicts(
-        connection, enhancement, enhancement_rows, ["reference_id", "content_hash"]
-    )
+    # Enhancements of references that existed before this chunk may be stored already.
+    stored = writer.existing_enhancements(sorted(matched_references))
+    for_existing = [
+        enhancements[key]
+        for key in sorted(enhancements)
+        if key[0] in matched_references and key not in stored
+    ]
+    for_new = [
+        enhancements[key] for key in sorted(enhancements) if key[0] not in matched_references
+    ]
+    writer.insert_enhancements(for_new, new_references=True)
+    writer.insert_enhancements(for_existing, new_references=False)
     return outcomes

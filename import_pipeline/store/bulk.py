@@ -36,3 +36,8 @@ def insert_ignoring_conflicts(
         return []
     result = connection.execute(statement.returning(returning), list(rows))
     return list(result.scalars().all())
+
+
+def psycopg_connection(connection: sa.Connection) -> Any:
+    """The psycopg connection under a SQLAlchemy connection (same transaction)."""
+    return connection.connection.driver_connection

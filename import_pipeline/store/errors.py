@@ -5,6 +5,7 @@ statement timeout, a lost connection, SQLite "database is locked", and an identi
 race lost to a concurrent transaction. Everything else is permanent and fails fast.
 """
 
+import psycopg
 import sqlalchemy.exc
 
 # PostgreSQL SQLSTATEs worth retrying: serialization_failure, deadlock_detected,
@@ -18,8 +19,8 @@ class TransientDatabaseError(Exception):
 
 
 def sqlstate_of(error: BaseException) -> str | None:
-    """The SQLSTATE code of a DBAPI error wrapped by SQLAlchemy, if any."""
-    original = getattr(error, "orig", None)
+    """The SQLSTATE of a psycopg error, raw or wrapped by SQLAlchemy, if any."""
+    original = getattr(error, "orig", None) or error
     return getattr(original, "sqlstate", None)
 
 
@@ -27,6 +28,11 @@ def is_transient_db_error(error: BaseException) -> bool:
     """True when retrying the failed transaction may succeed."""
     if isinstance(error, TransientDatabaseError):
         return True
+    if isinstance(error, psycopg.Error):  # raised by the COPY / array fast path
+        state = sqlstate_of(error)
+        if state is None:
+            return isinstance(error, psycopg.OperationalError)  # connection lost
+        return state in _TRANSIENT_SQLSTATES or state.startswith("08")
     if not isinstance(error, sqlalchemy.exc.DBAPIError):
         return False
     if error.connection_invalidated:

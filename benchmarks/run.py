@@ -1,0 +1,143 @@
+"""One command: the same-run COPY baseline against the real import, on the same file.
+
+    uv run python -m benchmarks.run --lines 100000
+
+Generates (or reuses) a seeded file, then on fresh PostgreSQL databases:
+1. the baseline: raw binary COPY of the rows, no validation, no de-duplication;
+2. the product: `import-pipeline import FILE` as a subprocess (start-up included);
+3. the same file imported again as a new record (all lines already present).
+Prints lines/s of each, the ratio pipeline/baseline, the peak RSS of the largest
+process, and the Dagster overhead (command wall time minus time spent in batches).
+"""
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import sqlalchemy as sa
+from dagster import DagsterEventType, DagsterInstance
+
+from benchmarks.baseline import run_baseline
+from benchmarks.generate import generate
+
+OUT = Path(__file__).parent / "out"
+ADMIN_URL = os.environ.get(
+    "IMPORT_PIPELINE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def fresh_database(name: str) -> str:
+    """Drop and create database `name`; return its URL."""
+    admin = sa.create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    admin.dispose()
+    return sa.make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+
+
+def batch_seconds(dagster_home: Path) -> float:
+    """Wall time covered by batch processing in the latest run (union of intervals)."""
+    os.environ["DAGSTER_HOME"] = str(dagster_home)
+    try:
+        with DagsterInstance.get() as instance:
+            run = instance.get_runs(limit=1)[0]
+            intervals = []
+            for entry in instance.all_logs(run.run_id, of_type=DagsterEventType.STEP_OUTPUT):
+                metadata = entry.dagster_event.event_specific_data.metadata
+                if "seconds" in metadata and "lines_processed" in metadata:
+                    seconds = metadata["seconds"].value
+                    intervals.append((entry.timestamp - seconds, entry.timestamp))
+    finally:
+        del os.environ["DAGSTER_HOME"]
+    covered, end = 0.0, float("-inf")
+    for start, stop in sorted(intervals):
+        if stop > end:
+            covered += stop - max(start, end)
+            end = stop
+    return covered
+
+
+def run_import(path: Path, url: str, home: Path, extra: list[str]) -> tuple[float, dict]:
+    """Run the `import` command; return (wall seconds, the record's JSON)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DAGSTER_")}
+    env |= {"IMPORT_PIPELINE_DATABASE_URL": url, "DAGSTER_HOME": str(home)}
+    command = [sys.executable, "-m", "import_pipeline.cli", "import", str(path),
+               "--source-name", "benchmark", "--json", *extra]
+    started = time.perf_counter()
+    completed = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - started
+    if completed.returncode != 0:
+        raise SystemExit(f"import failed:\n{completed.stderr[-3000:]}")
+    return wall, json.loads(completed.stdout)
+
+
+def main() -> None:
+    """Parse options, run the three measurements and print the table."""
+    parser = argparse.ArgumentParser(description="Pipeline vs raw COPY, same run, same file.")
+    parser.add_argument("--lines", type=int, default=100_000)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--batch-size", type=int, help="passed to import (default: its own)")
+    parser.add_argument("--concurrency", type=int, help="passed to import (default: CPUs)")
+    parser.add_argument("--skip-reimport", action="store_true")
+    args = parser.parse_args()
+
+    source = OUT / f"bench_{args.lines}_{args.seed}.jsonl"
+    if not source.exists():
+        print(f"generating {source} ...", flush=True)
+        generate(source, args.lines, args.seed)
+    extra = []
+    if args.batch_size:
+        extra += ["--batch-size", str(args.batch_size)]
+    if args.concurrency:
+        extra += ["--concurrency", str(args.concurrency)]
+
+    print(f"baseline: raw COPY of {source.name} ...", flush=True)
+    base_lines, base_seconds = run_baseline(fresh_database("bench_baseline"), source)
+    base_rate = base_lines / base_seconds
+
+    url = fresh_database("bench_pipeline")
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp)
+        print("pipeline: import-pipeline import ...", flush=True)
+        wall, record = run_import(source, url, home, extra)
+        in_batches = batch_seconds(home)
+        again_wall = again_record = None
+        if not args.skip_reimport:
+            print("pipeline: the same file again ...", flush=True)
+            again_wall, again_record = run_import(source, url, home, extra)
+    peak_rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    counts = record["results"]
+    lines = sum(counts[k] for k in ("completed", "partially_failed", "failed"))
+    rate = lines / wall
+
+    rows = [
+        ("lines (non-blank)", f"{lines:,}"),
+        ("baseline raw COPY", f"{base_rate:,.0f} lines/s ({base_seconds:.1f} s)"),
+        ("pipeline import (wall, start-up included)", f"{rate:,.0f} lines/s ({wall:.1f} s)"),
+        ("ratio pipeline / baseline", f"{rate / base_rate:.2f}"),
+        ("results", ", ".join(f"{k} {v}" for k, v in counts.items() if v)),
+        ("batches", str(len(record["batches"]))),
+        ("time in batches / Dagster overhead", f"{in_batches:.1f} s / {wall - in_batches:.1f} s"),
+        ("peak RSS of the largest process", f"{peak_rss_mb:,.0f} MB"),
+    ]
+    if again_wall is not None and again_record is not None:
+        rows += [
+            ("re-import (all lines present)", f"{lines / again_wall:,.0f} lines/s ({again_wall:.1f} s)"),
+            ("re-import speed-up", f"{wall / again_wall:.2f}x"),
+            ("references created on re-import", str(again_record["results"]["references_created"])),
+        ]
+    width = max(len(name) for name, _ in rows)
+    print()
+    for name, value in rows:
+        print(f"{name.ljust(width)}  {value}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,252 @@
+"""How the reference tables are read and written in bulk: one writer per database kind.
+
+`ingest_chunk` decides what to write; a writer does the writing with a fixed number of
+statements per chunk. `PostgresWriter` uses psycopg directly in the same transaction:
+array parameters (`= ANY`, `unnest`) instead of one bound parameter per value, and
+binary COPY where no conflict is possible (new references and their enhancements).
+`PortableWriter` uses SQLAlchemy Core and serves SQLite.
+"""
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import orjson
+import sqlalchemy as sa
+from psycopg.types.json import Jsonb
+
+from import_pipeline.store.bulk import insert_ignoring_conflicts, psycopg_connection
+from import_pipeline.store.tables import enhancement, external_identifier, reference
+
+# Keys per look-up statement of the portable writer; keeps SQLite under its parameter limit.
+_LOOKUP_BATCH = 5_000
+
+
+@dataclass(frozen=True, slots=True)
+class IdentifierRow:
+    """A canonical identifier to attach to a reference."""
+
+    identifier_key: str
+    reference_id: uuid.UUID
+    identifier_type: str
+    other_identifier_name: str | None
+    identifier: str
+
+
+@dataclass(frozen=True, slots=True)
+class EnhancementRow:
+    """An enhancement to store on a reference; `content_json` is its content, serialised."""
+
+    id: uuid.UUID
+    reference_id: uuid.UUID
+    source: str
+    visibility: str
+    processor_version: str | None
+    enhancement_type: str
+    content_json: str
+    content_hash: str
+
+
+class ReferenceWriter(Protocol):
+    """Bulk reads and writes of the reference tables inside the caller's transaction."""
+
+    def lookup_owners(self, keys: Sequence[str]) -> dict[str, uuid.UUID]:
+        """The reference owning each key that exists already."""
+
+    def existing_enhancements(
+        self, reference_ids: Sequence[uuid.UUID]
+    ) -> set[tuple[uuid.UUID, str]]:
+        """(reference id, content hash) of the enhancements these references have."""
+
+    def insert_references(self, rows: Sequence[tuple[uuid.UUID, str, Any]]) -> None:
+        """Insert new references: (id, visibility, created_at)."""
+
+    def insert_identifiers(self, rows: Sequence[IdentifierRow]) -> int:
+        """Insert identifiers, skipping keys that exist; return how many were inserted."""
+
+    def insert_enhancements(self, rows: Sequence[EnhancementRow], *, new_references: bool) -> None:
+        """Insert enhancements; with `new_references` no conflict is possible."""
+
+
+class PortableWriter:
+    """SQLAlchemy Core statements that run on any supported database (SQLite)."""
+
+    def __init__(self, connection: sa.Connection) -> None:
+        """Write through `connection`."""
+        self.connection = connection
+
+    def lookup_owners(self, keys: Sequence[str]) -> dict[str, uuid.UUID]:
+        """The reference owning each key that exists already."""
+        owners: dict[str, uuid.UUID] = {}
+        column = external_identifier.c.identifier_key
+        for start in range(0, len(keys), _LOOKUP_BATCH):
+            part = list(keys[start : start + _LOOKUP_BATCH])
+            rows = self.connection.execute(
+                sa.select(column, external_identifier.c.reference_id).where(column.in_(part))
+            )
+            owners.update(dict(rows.tuples().all()))
+        return owners
+
+    def existing_enhancements(
+        self, reference_ids: Sequence[uuid.UUID]
+    ) -> set[tuple[uuid.UUID, str]]:
+        """(reference id, content hash) of the enhancements these references have."""
+        found: set[tuple[uuid.UUID, str]] = set()
+        ids = list(reference_ids)
+        for start in range(0, len(ids), _LOOKUP_BATCH):
+            rows = self.connection.execute(
+                sa.select(enhancement.c.reference_id, enhancement.c.content_hash).where(
+                    enhancement.c.reference_id.in_(ids[start : start + _LOOKUP_BATCH])
+                )
+            )
+            found.update(rows.tuples().all())
+        return found
+
+    def insert_references(self, rows: Sequence[tuple[uuid.UUID, str, Any]]) -> None:
+        """Insert new references."""
+        if rows:
+            self.connection.execute(
+                sa.insert(reference),
+                [{"id": i, "visibility": v, "created_at": at} for i, v, at in rows],
+            )
+
+    def insert_identifiers(self, rows: Sequence[IdentifierRow]) -> int:
+        """Insert identifiers, skipping keys that exist; return how many were inserted."""
+        inserted = insert_ignoring_conflicts(
+            self.connection,
+            external_identifier,
+            [_as_dict(row) for row in rows],
+            ["identifier_key"],
+            returning=external_identifier.c.identifier_key,
+        )
+        return len(inserted)
+
+    def insert_enhancements(self, rows: Sequence[EnhancementRow], *, new_references: bool) -> None:
+        """Insert enhancements, skipping any stored meanwhile."""
+        insert_ignoring_conflicts(
+            self.connection,
+            enhancement,
+            [
+                {**_as_dict(row, exclude="content_json"), "content": orjson.loads(row.content_json)}
+                for row in rows
+            ],
+            ["reference_id", "content_hash"],
+        )
+
+
+def _as_dict(row: Any, exclude: str = "") -> dict[str, Any]:
+    return {name: getattr(row, name) for name in row.__slots__ if name != exclude}
+
+
+def _raw_json(text: str) -> str:
+    return text
+
+
+class PostgresWriter:
+    """psycopg statements with array parameters and binary COPY (PostgreSQL)."""
+
+    def __init__(self, connection: sa.Connection) -> None:
+        """Write through the psycopg connection under `connection` (same transaction)."""
+        self.raw = psycopg_connection(connection)
+
+    def lookup_owners(self, keys: Sequence[str]) -> dict[str, uuid.UUID]:
+        """The reference owning each key that exists already (one statement)."""
+        with self.raw.cursor() as cursor:
+            cursor.execute(
+                "SELECT identifier_key, reference_id FROM external_identifier "
+                "WHERE identifier_key = ANY(%s)",
+                [list(keys)],
+            )
+            return dict(cursor.fetchall())
+
+    def existing_enhancements(
+        self, reference_ids: Sequence[uuid.UUID]
+    ) -> set[tuple[uuid.UUID, str]]:
+        """(reference id, content hash) of the enhancements these references have."""
+        if not reference_ids:
+            return set()
+        with self.raw.cursor() as cursor:
+            cursor.execute(
+                "SELECT reference_id, content_hash FROM enhancement WHERE reference_id = ANY(%s)",
+                [list(reference_ids)],
+            )
+            return set(cursor.fetchall())
+
+    def insert_references(self, rows: Sequence[tuple[uuid.UUID, str, Any]]) -> None:
+        """COPY new references in."""
+        if not rows:
+            return
+        with (
+            self.raw.cursor() as cursor,
+            cursor.copy(
+                "COPY reference (id, visibility, created_at) FROM STDIN (FORMAT BINARY)"
+            ) as copy,
+        ):
+            copy.set_types(["uuid", "varchar", "timestamptz"])
+            for row in rows:
+                copy.write_row(row)
+
+    def insert_identifiers(self, rows: Sequence[IdentifierRow]) -> int:
+        """Insert identifiers in key order, skipping existing keys; return how many went in."""
+        if not rows:
+            return 0
+        with self.raw.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO external_identifier (identifier_key, reference_id, identifier_type, "
+                "other_identifier_name, identifier) "
+                "SELECT * FROM unnest("
+                "%s::text[], %s::uuid[], %s::varchar[], %s::text[], %s::text[]) "
+                "ON CONFLICT (identifier_key) DO NOTHING",
+                _columns(rows, IdentifierRow.__slots__),
+            )
+            return int(cursor.rowcount)
+
+    def insert_enhancements(self, rows: Sequence[EnhancementRow], *, new_references: bool) -> None:
+        """COPY enhancements of new references; insert others skipping stored ones."""
+        if not rows:
+            return
+        with self.raw.cursor() as cursor:
+            if new_references:
+                with cursor.copy(
+                    "COPY enhancement (id, reference_id, source, visibility, processor_version, "
+                    "enhancement_type, content, content_hash) FROM STDIN (FORMAT BINARY)"
+                ) as copy:
+                    copy.set_types(
+                        ["uuid", "uuid", "text", "varchar", "text", "varchar", "jsonb", "varchar"]
+                    )
+                    for row in rows:
+                        copy.write_row(
+                            (
+                                row.id,
+                                row.reference_id,
+                                row.source,
+                                row.visibility,
+                                row.processor_version,
+                                row.enhancement_type,
+                                Jsonb(row.content_json, dumps=_raw_json),
+                                row.content_hash,
+                            )
+                        )
+                return
+            cursor.execute(
+                "INSERT INTO enhancement (id, reference_id, source, visibility, processor_version, "
+                "enhancement_type, content, content_hash) "
+                "SELECT * FROM unnest(%s::uuid[], %s::uuid[], %s::text[], %s::varchar[], "
+                "%s::text[], %s::varchar[], %s::jsonb[], %s::varchar[]) "
+                "ON CONFLICT (reference_id, content_hash) DO NOTHING",
+                _columns(rows, EnhancementRow.__slots__),
+            )
+
+
+def _columns(rows: Iterable[Any], names: Sequence[str]) -> list[list[Any]]:
+    """Rows as one list per column, for `unnest` array parameters."""
+    rows = list(rows)
+    return [[getattr(row, name) for row in rows] for name in names]
+
+
+def writer_for(connection: sa.Connection) -> ReferenceWriter:
+    """The fastest writer for the connection's database."""
+    if connection.dialect.name == "postgresql":
+        return PostgresWriter(connection)
+    return PortableWriter(connection)
