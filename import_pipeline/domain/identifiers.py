@@ -7,31 +7,34 @@ the same canonical identifier describe the same reference. Patterns are anchored
 import re
 import unicodedata
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 
 
-@dataclass(frozen=True, slots=True)
-class CanonicalIdentifier:
-    """One external identifier in canonical form.
+class CanonicalIdentifier(NamedTuple):
+    """One external identifier in canonical form (a tuple: millions are made per import).
 
     `key` is unique across identifier types and is what the store indexes: a canonical
-    identifier belongs to at most one reference.
+    identifier belongs to at most one reference. Build one with `CanonicalIdentifier.of`.
     """
 
     identifier_type: str
     identifier: str
-    other_identifier_name: str | None = None
+    other_identifier_name: str | None
+    key: str
 
-    @property
-    def key(self) -> str:
-        """The type-qualified canonical value, e.g. ``doi:10.1000/abc``."""
-        if self.identifier_type == "other":
-            return "other:" + orjson.dumps([self.other_identifier_name, self.identifier]).decode()
-        return f"{self.identifier_type}:{self.identifier}"
+    @classmethod
+    def of(
+        cls, identifier_type: str, identifier: str, other_identifier_name: str | None = None
+    ) -> "CanonicalIdentifier":
+        """The identifier with its type-qualified key, e.g. ``doi:10.1000/abc``."""
+        if identifier_type == "other":
+            key = "other:" + orjson.dumps([other_identifier_name, identifier]).decode()
+        else:
+            key = f"{identifier_type}:{identifier}"
+        return cls(identifier_type, identifier, other_identifier_name, key)
 
     def as_json(self) -> dict[str, Any]:
         """The identifier as a DESTINY `ExternalIdentifier` object."""
@@ -174,9 +177,11 @@ def canonicalise_identifier(raw: object) -> CanonicalIdentifier:
         name = raw.get("other_identifier_name")
         if not isinstance(name, str) or not name.strip():
             raise InvalidIdentifierError("other identifier needs a non-empty other_identifier_name")
-        return CanonicalIdentifier("other", _require_string(raw["identifier"], "other"), name)
+        return CanonicalIdentifier.of("other", _require_string(raw["identifier"], "other"), name)
     if "other_identifier_name" in raw:
         raise InvalidIdentifierError(
             f"{identifier_type} identifier must not have other_identifier_name"
         )
-    return CanonicalIdentifier(identifier_type, _CANONICALISERS[identifier_type](raw["identifier"]))
+    return CanonicalIdentifier.of(
+        identifier_type, _CANONICALISERS[identifier_type](raw["identifier"])
+    )

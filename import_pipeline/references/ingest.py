@@ -17,7 +17,7 @@ again, and the retry sees the other transaction's references and merges into the
 import hashlib
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import orjson
 import sqlalchemy as sa
@@ -34,8 +34,7 @@ class IdentifierRaceError(TransientDatabaseError):
     """A concurrent transaction inserted identifiers this chunk meant to create."""
 
 
-@dataclass(frozen=True, slots=True)
-class LineOutcome:
+class LineOutcome(NamedTuple):
     """What happened to one line: its result status, reference and details."""
 
     line_number: int
@@ -117,7 +116,6 @@ def ingest_chunk(connection: sa.Connection, lines: Sequence[ParsedLine]) -> list
             content_json, content_hash = serialise_enhancement(item)
             if (reference_id, content_hash) not in enhancements:
                 enhancements[reference_id, content_hash] = EnhancementRow(
-                    uuid.uuid4(),
                     reference_id,
                     item.source,
                     item.visibility,
@@ -138,16 +136,18 @@ def ingest_chunk(connection: sa.Connection, lines: Sequence[ParsedLine]) -> list
             f"{len(identifier_rows) - inserted} identifier(s) were created by a concurrent "
             "import meanwhile"
         )
-    # Enhancements of references that existed before this chunk may be stored already.
-    stored = writer.existing_enhancements(sorted(matched_references))
-    for_existing = [
-        enhancements[key]
-        for key in sorted(enhancements)
-        if key[0] in matched_references and key not in stored
-    ]
-    for_new = [
-        enhancements[key] for key in sorted(enhancements) if key[0] not in matched_references
-    ]
+    # Enhancements of references that existed before this chunk may be stored already;
+    # those are inserted in key order (concurrent merges lock in one order), the others
+    # belong to references created here, which no other transaction can see yet.
+    stored = writer.existing_enhancements(list(matched_references))
+    for_new: list[EnhancementRow] = []
+    for_existing: list[EnhancementRow] = []
+    for key, row in enhancements.items():
+        if key[0] not in matched_references:
+            for_new.append(row)
+        elif key not in stored:
+            for_existing.append(row)
+    for_existing.sort(key=lambda row: (str(row.reference_id), row.content_hash))
     writer.insert_enhancements(for_new, new_references=True)
     writer.insert_enhancements(for_existing, new_references=False)
     return outcomes

@@ -8,9 +8,8 @@ binary COPY where no conflict is possible (new references and their enhancements
 """
 
 import uuid
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
+from collections.abc import Sequence
+from typing import Any, NamedTuple, Protocol
 
 import orjson
 import sqlalchemy as sa
@@ -23,8 +22,7 @@ from import_pipeline.store.tables import enhancement, external_identifier, refer
 _LOOKUP_BATCH = 5_000
 
 
-@dataclass(frozen=True, slots=True)
-class IdentifierRow:
+class IdentifierRow(NamedTuple):
     """A canonical identifier to attach to a reference."""
 
     identifier_key: str
@@ -34,11 +32,12 @@ class IdentifierRow:
     identifier: str
 
 
-@dataclass(frozen=True, slots=True)
-class EnhancementRow:
-    """An enhancement to store on a reference; `content_json` is its content, serialised."""
+class EnhancementRow(NamedTuple):
+    """An enhancement to store on a reference; `content_json` is its content, serialised.
 
-    id: uuid.UUID
+    It has no id: PostgreSQL fills in `gen_random_uuid()`; the portable writer makes one.
+    """
+
     reference_id: uuid.UUID
     source: str
     visibility: str
@@ -116,7 +115,7 @@ class PortableWriter:
         inserted = insert_ignoring_conflicts(
             self.connection,
             external_identifier,
-            [_as_dict(row) for row in rows],
+            [row._asdict() for row in rows],
             ["identifier_key"],
             returning=external_identifier.c.identifier_key,
         )
@@ -128,19 +127,15 @@ class PortableWriter:
             self.connection,
             enhancement,
             [
-                {**_as_dict(row, exclude="content_json"), "content": orjson.loads(row.content_json)}
+                {
+                    **row._asdict(),
+                    "id": uuid.uuid4(),
+                    "content": orjson.loads(row.content_json),
+                }
                 for row in rows
             ],
             ["reference_id", "content_hash"],
         )
-
-
-def _as_dict(row: Any, exclude: str = "") -> dict[str, Any]:
-    return {name: getattr(row, name) for name in row.__slots__ if name != exclude}
-
-
-def _raw_json(text: str) -> str:
-    return text
 
 
 class PostgresWriter:
@@ -155,8 +150,9 @@ class PostgresWriter:
         with self.raw.cursor() as cursor:
             cursor.execute(
                 "SELECT identifier_key, reference_id FROM external_identifier "
-                "WHERE identifier_key = ANY(%s)",
+                "WHERE identifier_key = ANY(%b)",
                 [list(keys)],
+                binary=True,
             )
             return dict(cursor.fetchall())
 
@@ -168,8 +164,9 @@ class PostgresWriter:
             return set()
         with self.raw.cursor() as cursor:
             cursor.execute(
-                "SELECT reference_id, content_hash FROM enhancement WHERE reference_id = ANY(%s)",
+                "SELECT reference_id, content_hash FROM enhancement WHERE reference_id = ANY(%b)",
                 [list(reference_ids)],
+                binary=True,
             )
             return set(cursor.fetchall())
 
@@ -196,9 +193,10 @@ class PostgresWriter:
                 "INSERT INTO external_identifier (identifier_key, reference_id, identifier_type, "
                 "other_identifier_name, identifier) "
                 "SELECT * FROM unnest("
-                "%s::text[], %s::uuid[], %s::varchar[], %s::text[], %s::text[]) "
+                "%b::text[], %b::uuid[], %b::varchar[], %b::text[], %b::text[]) "
                 "ON CONFLICT (identifier_key) DO NOTHING",
-                _columns(rows, IdentifierRow.__slots__),
+                _columns(rows),
+                binary=True,
             )
             return int(cursor.rowcount)
 
@@ -209,40 +207,39 @@ class PostgresWriter:
         with self.raw.cursor() as cursor:
             if new_references:
                 with cursor.copy(
-                    "COPY enhancement (id, reference_id, source, visibility, processor_version, "
+                    "COPY enhancement (reference_id, source, visibility, processor_version, "
                     "enhancement_type, content, content_hash) FROM STDIN (FORMAT BINARY)"
                 ) as copy:
                     copy.set_types(
-                        ["uuid", "uuid", "text", "varchar", "text", "varchar", "jsonb", "varchar"]
+                        ["uuid", "text", "varchar", "text", "varchar", "jsonb", "varchar"]
                     )
                     for row in rows:
                         copy.write_row(
                             (
-                                row.id,
                                 row.reference_id,
                                 row.source,
                                 row.visibility,
                                 row.processor_version,
                                 row.enhancement_type,
-                                Jsonb(row.content_json, dumps=_raw_json),
+                                Jsonb(row.content_json, dumps=str),
                                 row.content_hash,
                             )
                         )
                 return
             cursor.execute(
-                "INSERT INTO enhancement (id, reference_id, source, visibility, processor_version, "
+                "INSERT INTO enhancement (reference_id, source, visibility, processor_version, "
                 "enhancement_type, content, content_hash) "
-                "SELECT * FROM unnest(%s::uuid[], %s::uuid[], %s::text[], %s::varchar[], "
-                "%s::text[], %s::varchar[], %s::jsonb[], %s::varchar[]) "
+                "SELECT * FROM unnest(%b::uuid[], %b::text[], %b::varchar[], "
+                "%b::text[], %b::varchar[], %b::jsonb[], %b::varchar[]) "
                 "ON CONFLICT (reference_id, content_hash) DO NOTHING",
-                _columns(rows, EnhancementRow.__slots__),
+                _columns(rows),
+                binary=True,
             )
 
 
-def _columns(rows: Iterable[Any], names: Sequence[str]) -> list[list[Any]]:
+def _columns(rows: Sequence[tuple[Any, ...]]) -> list[list[Any]]:
     """Rows as one list per column, for `unnest` array parameters."""
-    rows = list(rows)
-    return [[getattr(row, name) for row in rows] for name in names]
+    return [list(column) for column in zip(*rows, strict=True)]
 
 
 def writer_for(connection: sa.Connection) -> ReferenceWriter:

@@ -1,6 +1,7 @@
 """Processing one batch: stream its lines, ingest them in chunks, record one result per line.
 
-Each chunk of lines is one transaction holding both the references and the results
+Each chunk of lines is one transaction (written by a background thread while the next
+chunk is parsed) holding both the references and the results
 of its lines, so a line's reference and its result are committed together or not at
 all. Lines that already have a terminal result (from an earlier attempt or run) are
 skipped: a retry resumes where the batch stopped and never writes a second result.
@@ -15,13 +16,17 @@ lines become `failed` with the cause instead and the batch goes on.
 import random
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import suppress
 from dataclasses import dataclass, field
 from itertools import islice
 
 import sqlalchemy as sa
 
 from import_pipeline.domain.errors import DomainError, SourceUnreadableError
+from import_pipeline.domain.models import ImportBatch
 from import_pipeline.domain.parsing import ParsedLine, parse_line
 from import_pipeline.domain.statuses import (
     ImportBatchStatus,
@@ -32,6 +37,9 @@ from import_pipeline.references.ingest import IdentifierRaceError, LineOutcome
 from import_pipeline.sources import iter_source_lines
 from import_pipeline.store.errors import describe_db_error, is_transient_db_error
 from import_pipeline.store.imports import ImportRepository, unit_of_work
+
+# Chunks written at once by a batch (each in its own transaction and connection).
+WRITERS = 1
 
 # Immediate re-tries of a chunk that lost an identifier race to a concurrent import;
 # past them the race is raised as a transient error for the step's retry policy.
@@ -130,6 +138,70 @@ def _mark_lines(
         )
 
 
+class _ChunkPipeline:
+    """Writes a batch's chunks in writer threads while the caller's thread parses the next.
+
+    Python validation and PostgreSQL's work overlap on the machine's cores. Chunks are
+    settled in order; a failed chunk's lines are marked `retrying` or `failed` before the
+    error is raised, and chunks still in flight after an error are settled too.
+    """
+
+    def __init__(
+        self,
+        engine: sa.Engine,
+        batch: ImportBatch,
+        ingest: ChunkIngest,
+        report: BatchReport,
+        *,
+        final_attempt: bool,
+    ) -> None:
+        self.engine = engine
+        self.batch = batch
+        self.ingest = ingest
+        self.report = report
+        self.final_attempt = final_attempt
+
+    def run(self, chunks: Iterator[list[ParsedLine]]) -> None:
+        """Write every chunk; a `SourceUnreadableError` comes out after the rest settled."""
+        in_flight: deque[tuple[Future[int], list[ParsedLine]]] = deque()
+        with ThreadPoolExecutor(max_workers=WRITERS, thread_name_prefix="batch-writer") as pool:
+            try:
+                try:
+                    for chunk in chunks:
+                        while len(in_flight) >= WRITERS:
+                            self._settle(*in_flight.popleft())
+                        written = pool.submit(
+                            _write_chunk, self.engine, self.batch.id, chunk, self.ingest
+                        )
+                        in_flight.append((written, chunk))
+                finally:
+                    while in_flight:
+                        self._settle(*in_flight.popleft())
+            except BaseException:
+                while in_flight:
+                    with suppress(Exception):  # _settle marks the lines before raising
+                        self._settle(*in_flight.popleft())
+                raise
+
+    def _settle(self, written: Future[int], chunk: list[ParsedLine]) -> None:
+        """Wait for a chunk's write; on error mark its lines and raise as the policy says."""
+        try:
+            self.report.race_retries += written.result()
+        except Exception as error:
+            cause = describe_db_error(error)
+            transient = is_transient_db_error(error)
+            if transient and not self.final_attempt:
+                _mark_lines(self.engine, self.batch.id, chunk, ImportResultStatus.RETRYING, cause)
+                raise TransientBatchError(
+                    f"batch {self.batch.id} ({self.batch.storage_url}, lines "
+                    f"{chunk[0].line_number}-{chunk[-1].line_number}): {cause}"
+                ) from error
+            _mark_lines(self.engine, self.batch.id, chunk, ImportResultStatus.FAILED, cause)
+            if not transient:
+                raise
+        self.report.lines_processed += len(chunk)
+
+
 def process_batch(
     engine: sa.Engine,
     batch_id: uuid.UUID,
@@ -159,25 +231,12 @@ def process_batch(
         settled = imports.settled_lines(batch_id)
 
     report = BatchReport(batch_id, ImportBatchStatus.STARTED)
+    report.lines_skipped = len(settled)
     source_lines = iter_source_lines(batch.storage_url, batch.line_start, batch.line_end)
     parsed = (parse_line(number, text) for number, text in source_lines if number not in settled)
-    report.lines_skipped = len(settled)
+    pipeline = _ChunkPipeline(engine, batch, ingest, report, final_attempt=final_attempt)
     try:
-        for chunk in _chunks(parsed, chunk_size):
-            try:
-                report.race_retries += _write_chunk(engine, batch_id, chunk, ingest)
-            except Exception as error:
-                cause = describe_db_error(error)
-                if is_transient_db_error(error) and not final_attempt:
-                    _mark_lines(engine, batch_id, chunk, ImportResultStatus.RETRYING, cause)
-                    raise TransientBatchError(
-                        f"batch {batch_id} ({batch.storage_url}, lines "
-                        f"{chunk[0].line_number}-{chunk[-1].line_number}): {cause}"
-                    ) from error
-                _mark_lines(engine, batch_id, chunk, ImportResultStatus.FAILED, cause)
-                if not is_transient_db_error(error):
-                    raise
-            report.lines_processed += len(chunk)
+        pipeline.run(_chunks(parsed, chunk_size))
     except SourceUnreadableError as error:
         report.failure_details = str(error)
 

@@ -136,7 +136,6 @@ class ImportRepository:
         now = utc_now()
         rows = [
             {
-                "id": uuid.uuid4(),
                 "import_batch_id": batch_id,
                 "reference_id": None,
                 "reference_created": None,
@@ -150,7 +149,9 @@ class ImportRepository:
         if not rows:
             return 0
         if self.connection.dialect.name == "postgresql":
-            return self._write_results_postgres(rows)
+            return self._write_results_postgres(rows)  # ids from gen_random_uuid()
+        for row in rows:
+            row["id"] = uuid.uuid4()
         statement = insert_for(self.connection, import_result)
         excluded = statement.excluded
         statement = statement.on_conflict_do_update(
@@ -168,7 +169,10 @@ class ImportRepository:
         return len(rows)
 
     def _write_results_postgres(self, rows: list[dict[str, Any]]) -> int:
-        """The same upsert with one array parameter per column (one round trip)."""
+        """The same upsert with one array parameter per column (one round trip).
+
+        Rows have no `id`: the column's server default makes one.
+        """
         names = list(rows[0])
         columns = [[row[name] for row in rows] for name in names]
         types = {
@@ -176,7 +180,7 @@ class ImportRepository:
             "reference_id": "uuid", "reference_created": "bool", "failure_details": "text",
             "created_at": "timestamptz", "updated_at": "timestamptz",
         }  # fmt: skip
-        arrays = ", ".join(f"%s::{types[name]}[]" for name in names)
+        arrays = ", ".join(f"%b::{types[name]}[]" for name in names)
         terminal = ", ".join(f"'{status}'" for status in _TERMINAL)
         with psycopg_connection(self.connection).cursor() as cursor:
             cursor.execute(
@@ -187,6 +191,7 @@ class ImportRepository:
                 "failure_details = excluded.failure_details, updated_at = excluded.updated_at "
                 f"WHERE import_result.status NOT IN ({terminal})",
                 columns,
+                binary=True,
             )
         return len(rows)
 

@@ -78,12 +78,12 @@ def test_invalid_identifiers(raw, message):
 
 
 def test_keys_are_type_qualified_and_unambiguous():
-    doi = CanonicalIdentifier("doi", "10.1/x")
+    doi = CanonicalIdentifier.of("doi", "10.1/x")
     assert doi.key == "doi:10.1/x"
-    a = CanonicalIdentifier("other", "c", "a:b")
-    b = CanonicalIdentifier("other", "b:c", "a")
+    a = CanonicalIdentifier.of("other", "c", "a:b")
+    b = CanonicalIdentifier.of("other", "b:c", "a")
     assert a.key != b.key
-    assert CanonicalIdentifier("pm_id", "5").as_json() == {
+    assert CanonicalIdentifier.of("pm_id", "5").as_json() == {
         "identifier_type": "pm_id",
         "identifier": 5,
     }
