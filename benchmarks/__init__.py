@@ -1,0 +1,1 @@
+"""Reproducible benchmark data generator and the pipeline-vs-COPY benchmark runner."""

@@ -73,21 +73,54 @@ def _load_chunk(url: str, batch_id: uuid.UUID, first_line: int, lines: list[byte
         references.append((ref, data.get("visibility", "public"), now))
         for ident in ids:
             value = str(ident.get("identifier"))
-            identifiers.append((f"{ident.get('identifier_type')}:{value}", ref, str(ident.get("identifier_type")), None, value))
+            identifiers.append(
+                (
+                    f"{ident.get('identifier_type')}:{value}",
+                    ref,
+                    str(ident.get("identifier_type")),
+                    None,
+                    value,
+                )
+            )
         for item in data.get("enhancements", []):
             content = orjson.dumps(item["content"])
-            enhancements.append((
-                uuid.uuid4(), ref, item["source"], item.get("visibility", "public"), None,
-                item["content"]["enhancement_type"], Jsonb(content.decode(), dumps=str),
-                hashlib.sha256(content).hexdigest(),
-            ))
+            enhancements.append(
+                (
+                    uuid.uuid4(),
+                    ref,
+                    item["source"],
+                    item.get("visibility", "public"),
+                    None,
+                    item["content"]["enhancement_type"],
+                    Jsonb(content.decode(), dumps=str),
+                    hashlib.sha256(content).hexdigest(),
+                )
+            )
         results.append((uuid.uuid4(), batch_id, number, "completed", ref, True, None, now, now))
     with psycopg.connect(_libpq(url)) as connection, connection.cursor() as cursor:
         for table, types, rows in (
             ("reference", ["uuid", "varchar", "timestamptz"], references),
             ("external_identifier", ["text", "uuid", "varchar", "text", "text"], identifiers),
-            ("enhancement", ["uuid", "uuid", "text", "varchar", "text", "varchar", "jsonb", "varchar"], enhancements),
-            ("import_result", ["uuid", "uuid", "int4", "varchar", "uuid", "bool", "text", "timestamptz", "timestamptz"], results),
+            (
+                "enhancement",
+                ["uuid", "uuid", "text", "varchar", "text", "varchar", "jsonb", "varchar"],
+                enhancements,
+            ),
+            (
+                "import_result",
+                [
+                    "uuid",
+                    "uuid",
+                    "int4",
+                    "varchar",
+                    "uuid",
+                    "bool",
+                    "text",
+                    "timestamptz",
+                    "timestamptz",
+                ],
+                results,
+            ),
         ):
             with cursor.copy(f"COPY {table} FROM STDIN (FORMAT BINARY)") as copy:
                 copy.set_types(types)

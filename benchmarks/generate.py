@@ -14,13 +14,61 @@ from pathlib import Path
 
 import orjson
 
-WORDS = (
-    "trial randomised cohort outcome patients intervention control effect analysis review "
-    "systematic meta evidence treatment risk association clinical study health care data "
-    "model results methods background conclusion significant reduction increase mortality "
-    "quality primary secondary follow-up baseline population sample measure assessment"
-).split()
-SURNAMES = "Smith Jones Garcia Müller Rossi Tanaka Okafor Nguyen Kowalski Silva Dubois Chen".split()
+WORDS = [
+    "trial",
+    "randomised",
+    "cohort",
+    "outcome",
+    "patients",
+    "intervention",
+    "control",
+    "effect",
+    "analysis",
+    "review",
+    "systematic",
+    "meta",
+    "evidence",
+    "treatment",
+    "risk",
+    "association",
+    "clinical",
+    "study",
+    "health",
+    "care",
+    "data",
+    "model",
+    "results",
+    "methods",
+    "background",
+    "conclusion",
+    "significant",
+    "reduction",
+    "increase",
+    "mortality",
+    "quality",
+    "primary",
+    "secondary",
+    "follow-up",
+    "baseline",
+    "population",
+    "sample",
+    "measure",
+    "assessment",
+]
+SURNAMES = [
+    "Smith",
+    "Jones",
+    "Garcia",
+    "Müller",
+    "Rossi",
+    "Tanaka",
+    "Okafor",
+    "Nguyen",
+    "Kowalski",
+    "Silva",
+    "Dubois",
+    "Chen",
+]
 
 
 def _sentence(rng: random.Random, words: int) -> str:
@@ -67,13 +115,20 @@ def _line(rng: random.Random, n: int) -> dict[str, object]:
                     "authorship": authorship,
                     "publication_year": rng.randint(1980, 2025),
                     "publisher": f"{rng.choice(SURNAMES)} Press",
-                    "pagination": {"volume": str(rng.randint(1, 90)), "first_page": str(rng.randint(1, 900))},
+                    "pagination": {
+                        "volume": str(rng.randint(1, 90)),
+                        "first_page": str(rng.randint(1, 900)),
+                    },
                 },
             },
             {
                 "source": "benchmark",
                 "visibility": "public",
-                "content": {"enhancement_type": "abstract", "process": "other", "abstract": _abstract(rng)},
+                "content": {
+                    "enhancement_type": "abstract",
+                    "process": "other",
+                    "abstract": _abstract(rng),
+                },
             },
         ],
     }

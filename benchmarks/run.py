@@ -68,8 +68,17 @@ def run_import(path: Path, url: str, home: Path, extra: list[str]) -> tuple[floa
     """Run the `import` command; return (wall seconds, the record's JSON)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("DAGSTER_")}
     env |= {"IMPORT_PIPELINE_DATABASE_URL": url, "DAGSTER_HOME": str(home)}
-    command = [sys.executable, "-m", "import_pipeline.cli", "import", str(path),
-               "--source-name", "benchmark", "--json", *extra]
+    command = [
+        sys.executable,
+        "-m",
+        "import_pipeline.cli",
+        "import",
+        str(path),
+        "--source-name",
+        "benchmark",
+        "--json",
+        *extra,
+    ]
     started = time.perf_counter()
     completed = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     wall = time.perf_counter() - started
@@ -86,9 +95,11 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, help="passed to import (default: its own)")
     parser.add_argument("--concurrency", type=int, help="passed to import (default: CPUs)")
     parser.add_argument("--skip-reimport", action="store_true")
+    parser.add_argument("--out-dir", type=Path, default=OUT, help="where generated files go")
+    parser.add_argument("--db-prefix", default="bench", help="prefix of the databases made")
     args = parser.parse_args()
 
-    source = OUT / f"bench_{args.lines}_{args.seed}.jsonl"
+    source = args.out_dir / f"bench_{args.lines}_{args.seed}.jsonl"
     if not source.exists():
         print(f"generating {source} ...", flush=True)
         generate(source, args.lines, args.seed)
@@ -99,10 +110,10 @@ def main() -> None:
         extra += ["--concurrency", str(args.concurrency)]
 
     print(f"baseline: raw COPY of {source.name} ...", flush=True)
-    base_lines, base_seconds = run_baseline(fresh_database("bench_baseline"), source)
+    base_lines, base_seconds = run_baseline(fresh_database(f"{args.db_prefix}_baseline"), source)
     base_rate = base_lines / base_seconds
 
-    url = fresh_database("bench_pipeline")
+    url = fresh_database(f"{args.db_prefix}_pipeline")
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
         print("pipeline: import-pipeline import ...", flush=True)
@@ -129,7 +140,10 @@ def main() -> None:
     ]
     if again_wall is not None and again_record is not None:
         rows += [
-            ("re-import (all lines present)", f"{lines / again_wall:,.0f} lines/s ({again_wall:.1f} s)"),
+            (
+                "re-import (all lines present)",
+                f"{lines / again_wall:,.0f} lines/s ({again_wall:.1f} s)",
+            ),
             ("re-import speed-up", f"{wall / again_wall:.2f}x"),
             ("references created on re-import", str(again_record["results"]["references_created"])),
         ]

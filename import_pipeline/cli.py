@@ -199,7 +199,7 @@ def _version() -> str:
 @click.option(
     "--concurrency",
     type=click.IntRange(min=1),
-    help="Batches processed at once, each in its own process (default: CPU count).",
+    help="Batches processed at once, each in its own step process (default 1: in-process).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the record as JSON.")
 def import_command(  # noqa: PLR0917 (click passes options positionally by name)
@@ -222,6 +222,48 @@ def import_command(  # noqa: PLR0917 (click passes options positionally by name)
         record_fields=fields,
     )
     sys.exit(code)
+
+
+@main.command()
+@click.argument("sources", nargs=-1, required=True)
+@click.option("--source-name", required=True, help="Where the references come from.")
+@click.option("--search-string", help="The search that found the references.")
+@click.option("--expected-count", type=click.IntRange(min=-1), default=-1, help="-1: unknown.")
+@click.option("--json", "as_json", is_flag=True, help="Print the record as JSON.")
+def register(
+    sources: tuple[str, ...],
+    source_name: str,
+    search_string: str | None,
+    expected_count: int,
+    as_json: bool,
+) -> None:
+    """Register SOURCE files or URLs as one import record, without running it.
+
+    Adds the record's partition to the Dagster instance, so that `dagster job execute`,
+    `dagster job backfill`, the UI or the `registered_batches_sensor` can run it. Prints
+    the record id (or the record as JSON).
+    """
+    with _friendly_errors():
+        engine = _engine()
+        upgrade_schema(engine)
+        record = ImportRecord(
+            source_name=source_name,
+            processor_name="import-pipeline",
+            processor_version=_version(),
+            search_string=search_string,
+            expected_reference_count=expected_count,
+        )
+        register_import(engine, record, list(sources))
+        _ensure_dagster_home()
+        from import_pipeline.orchestration.launch import add_partition  # noqa: PLC0415
+
+        add_partition(record.id)
+        with unit_of_work(engine) as imports:
+            summary = summarise(imports, record.id)
+    if as_json:
+        click.echo(json.dumps(record_json(summary), indent=2))
+    else:
+        click.echo(str(record.id))
 
 
 @main.command()

@@ -4,6 +4,8 @@ from dagster import Definitions
 
 from import_pipeline.orchestration.jobs import import_references
 from import_pipeline.orchestration.resources import DatabaseResource, ReferenceResource
+from import_pipeline.orchestration.schedules import scheduled_import
+from import_pipeline.orchestration.sensors import new_source_sensor, registered_batches_sensor
 
 
 def build_definitions(database_url: str | None = None) -> Definitions:
@@ -11,6 +13,8 @@ def build_definitions(database_url: str | None = None) -> Definitions:
     database = DatabaseResource(database_url=database_url)
     return Definitions(
         jobs=[import_references],
+        sensors=[new_source_sensor, registered_batches_sensor],
+        schedules=[scheduled_import],
         resources={"database": database, "references": ReferenceResource(database=database)},
     )
 

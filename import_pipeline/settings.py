@@ -5,7 +5,13 @@
   (default: a SQLite file in the data directory);
 - `IMPORT_PIPELINE_BATCH_SIZE`: source lines per batch when a source is split (50000);
 - `IMPORT_PIPELINE_CHUNK_SIZE`: lines per database transaction inside a batch (2000);
-- `IMPORT_PIPELINE_CONCURRENCY`: batches processed at once (the CPU count).
+- `IMPORT_PIPELINE_WRITERS`: chunks of a batch written at once (the CPU count);
+- `IMPORT_PIPELINE_CONCURRENCY`: batches processed at once in step processes (1);
+- `IMPORT_PIPELINE_LANDING_DIR`, `IMPORT_PIPELINE_LANDING_SETTLE_SECONDS`: the new-source
+  sensor's directory (`<data dir>/landing`) and how long a file must be unchanged (5 s);
+- `IMPORT_PIPELINE_SCHEDULED_SOURCE`, `IMPORT_PIPELINE_SCHEDULED_SOURCE_NAME`: the
+  scheduled import's dated source and source name (it skips while no source is set);
+- `IMPORT_PIPELINE_HTTP_MAX_BYTES`: the largest HTTP(S) source accepted (10 GiB).
 """
 
 import os
@@ -27,11 +33,38 @@ class Settings(BaseSettings):
     )
     batch_size: int = Field(default=50_000, ge=1, description="Source lines per batch.")
     chunk_size: int = Field(default=2_000, ge=1, description="Lines per transaction.")
-    concurrency: int = Field(
+    writers: int = Field(
         default_factory=lambda: os.cpu_count() or 1,
         ge=1,
-        description="Batches processed at once (each in its own step process).",
+        description="Chunks of a batch written at once (threads, one connection each).",
     )
+    landing_dir: Path | None = Field(
+        default=None, description="Directory the new-source sensor watches (default: data/landing)."
+    )
+    landing_settle_seconds: float = Field(
+        default=5.0, ge=0, description="A landed file must be unchanged this long to be imported."
+    )
+    scheduled_source: str | None = Field(
+        default=None,
+        description="Source of the scheduled import, a path or URL with strftime fields "
+        "filled from the tick's date, e.g. /exports/refs-%Y-%m-%d.jsonl.gz.",
+    )
+    scheduled_source_name: str = Field(
+        default="scheduled", description="source_name of scheduled import records."
+    )
+    http_max_bytes: int = Field(
+        default=10 * 1024**3, ge=1, description="Largest HTTP(S) source body accepted (bytes)."
+    )
+    concurrency: int = Field(
+        default=1,
+        ge=1,
+        description="Batches processed at once, each in a step process (1: in-process).",
+    )
+
+    @property
+    def resolved_landing_dir(self) -> Path:
+        """The landing directory: configured, or `<data dir>/landing`."""
+        return (self.landing_dir or self.data_dir / "landing").resolve()
 
     @property
     def resolved_database_url(self) -> str:

@@ -7,14 +7,16 @@ with a message naming the source and, where known, the line.
 """
 
 import gzip
+import http.client
 import io
+import time
 import urllib.error
 import urllib.request
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 from urllib.parse import unquote, urlsplit
 
 from import_pipeline.domain.errors import SourceUnreadableError
@@ -24,6 +26,47 @@ HTTP_TIMEOUT_SECONDS = 60
 # Large reads: each read releases and re-takes the GIL, which the batch's writer thread
 # holds much of the time, so few big reads beat many small ones by far.
 READ_BUFFER_BYTES = 1 << 20
+DEFAULT_MAX_BYTES = 10 * 1024**3
+# Re-opening an HTTP(S) source after its connection dropped mid-file.
+HTTP_RESUME_ATTEMPTS = 5
+HTTP_RESUME_DELAY_SECONDS = 0.5
+
+
+class SourceTooLargeError(SourceUnreadableError):
+    """An HTTP(S) source whose body is larger than the configured limit."""
+
+
+class SourceInterruptedError(SourceUnreadableError):
+    """The connection of an HTTP(S) source dropped while its lines were being read."""
+
+
+class _Limited(io.RawIOBase):
+    """A raw stream over an HTTP response: fails past `limit` bytes or short of its length."""
+
+    def __init__(self, response: Any, limit: int, url: str) -> None:
+        self._response = response
+        self._limit = limit
+        self._url = url
+        self._seen = 0
+        declared = response.headers.get("Content-Length")
+        self._expected = int(declared) if declared and declared.isdigit() else None
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        count = int(self._response.readinto(buffer))
+        if count == 0 and self._expected is not None and self._seen < self._expected:
+            # http.client returns end-of-file here, not an error, when a peer hangs up.
+            raise http.client.IncompleteRead(b"", self._expected - self._seen)
+        self._seen += count
+        if self._seen > self._limit:
+            raise SourceTooLargeError(f"{self._url}: body is over the limit of {self._limit} bytes")
+        return count
+
+    def close(self) -> None:
+        self._response.close()
+        super().close()
 
 
 class _NoRedirects(urllib.request.HTTPRedirectHandler):
@@ -50,7 +93,7 @@ def local_path(storage_url: str) -> Path | None:
 
 
 @contextmanager
-def _open_raw(storage_url: str) -> Iterator[io.BufferedIOBase]:
+def _open_raw(storage_url: str, max_bytes: int) -> Iterator[io.BufferedIOBase]:
     path = local_path(storage_url)
     handle: io.BufferedIOBase
     if path is not None:
@@ -65,20 +108,29 @@ def _open_raw(storage_url: str) -> Iterator[io.BufferedIOBase]:
     else:
         opener = urllib.request.build_opener(_NoRedirects)
         try:
-            handle = opener.open(storage_url, timeout=HTTP_TIMEOUT_SECONDS)
+            response = opener.open(storage_url, timeout=HTTP_TIMEOUT_SECONDS)
         except urllib.error.HTTPError as error:
             raise SourceUnreadableError(f"{storage_url}: HTTP {error.code} {error.msg}") from None
-        except (urllib.error.URLError, OSError, ValueError) as error:
+        except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as error:
             reason = getattr(error, "reason", error)
             raise SourceUnreadableError(f"{storage_url}: cannot fetch ({reason})") from None
+        declared = response.headers.get("Content-Length")
+        if declared and declared.isdigit() and int(declared) > max_bytes:
+            response.close()
+            raise SourceTooLargeError(
+                f"{storage_url}: body of {declared} bytes is over the limit of {max_bytes} bytes"
+            )
+        handle = io.BufferedReader(_Limited(response, max_bytes, storage_url), READ_BUFFER_BYTES)
     with handle:
         yield handle
 
 
 @contextmanager
-def open_source(storage_url: str) -> Iterator[io.BufferedIOBase]:
-    """Open a source for reading decompressed bytes (files and HTTP responses can peek)."""
-    with _open_raw(storage_url) as raw:
+def open_source(
+    storage_url: str, max_bytes: int = DEFAULT_MAX_BYTES
+) -> Iterator[io.BufferedIOBase]:
+    """Open a source for reading decompressed bytes; an HTTP body over `max_bytes` fails."""
+    with _open_raw(storage_url, max_bytes) as raw:
         if raw.peek(2)[:2] == _GZIP_MAGIC:  # type: ignore[attr-defined]
             with (
                 gzip.GzipFile(fileobj=raw, mode="rb") as unzipped,
@@ -89,14 +141,12 @@ def open_source(storage_url: str) -> Iterator[io.BufferedIOBase]:
             yield raw
 
 
-def iter_source_lines(
-    storage_url: str, line_start: int | None = None, line_end: int | None = None
+def _read_lines(
+    storage_url: str, first: int, line_end: int | None, max_bytes: int, remote: bool
 ) -> Iterator[tuple[int, bytes]]:
-    """Yield `(line_number, line)` for the non-blank lines in `[line_start, line_end]`."""
-    first = line_start or 1
     line_number = 0
     try:
-        with open_source(storage_url) as stream:
+        with open_source(storage_url, max_bytes) as stream:
             for line_number, line in enumerate(stream, start=1):
                 if line_number < first:
                     continue
@@ -104,14 +154,45 @@ def iter_source_lines(
                     break
                 if line.strip():
                     yield line_number, line
+    except SourceUnreadableError:
+        raise
     except (gzip.BadGzipFile, EOFError, zlib.error) as error:
         raise SourceUnreadableError(
             f"{storage_url}: corrupt gzip data after line {line_number} ({error})"
         ) from None
-    except OSError as error:
-        raise SourceUnreadableError(
-            f"{storage_url}: read failed after line {line_number} ({error})"
+    except (OSError, http.client.HTTPException) as error:
+        kind = SourceInterruptedError if remote else SourceUnreadableError
+        raise kind(
+            f"{storage_url}: read failed after line {line_number} ({type(error).__name__}: {error})"
         ) from None
+
+
+def iter_source_lines(
+    storage_url: str,
+    line_start: int | None = None,
+    line_end: int | None = None,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> Iterator[tuple[int, bytes]]:
+    """Yield `(line_number, line)` for the non-blank lines in `[line_start, line_end]`.
+
+    An HTTP(S) source whose connection drops is fetched again (a few times, with a
+    pause) and resumes after the last line yielded, so no line is yielded twice.
+    """
+    remote = local_path(storage_url) is None
+    next_line = line_start or 1
+    for attempt in range(1, HTTP_RESUME_ATTEMPTS + 1):
+        try:
+            for line_number, line in _read_lines(
+                storage_url, next_line, line_end, max_bytes, remote
+            ):
+                next_line = line_number + 1
+                yield line_number, line
+            return
+        except SourceInterruptedError:
+            if attempt == HTTP_RESUME_ATTEMPTS:
+                raise
+            time.sleep(HTTP_RESUME_DELAY_SECONDS * attempt)
 
 
 def count_lines(storage_url: str) -> int:

@@ -8,6 +8,7 @@ from import_pipeline.orchestration.ops import (
     process_import_batch,
 )
 from import_pipeline.orchestration.partitions import import_records_partitions
+from import_pipeline.orchestration.run_config import import_job_config
 
 IMPORT_JOB_NAME = "import_references"
 
@@ -15,6 +16,7 @@ IMPORT_JOB_NAME = "import_references"
 @job(
     name=IMPORT_JOB_NAME,
     partitions_def=import_records_partitions,
+    config=import_job_config,
     description="Import one ImportRecord (the partition) into the reference repository.",
 )
 def import_references() -> None:

@@ -32,6 +32,7 @@ from import_pipeline.orchestration.resources import DatabaseResource, ReferenceR
 from import_pipeline.services.batches import TransientBatchError, process_batch
 from import_pipeline.services.finalise import fail_record, finalise_record
 from import_pipeline.services.planning import start_and_plan
+from import_pipeline.settings import get_settings
 
 # Transient database errors only (the op re-raises nothing else as retriable).
 BATCH_RETRY_POLICY = RetryPolicy(
@@ -54,6 +55,11 @@ class BatchConfig(Config):
     """How a batch is written."""
 
     chunk_size: int = Field(default=2_000, ge=1, description="Lines per database transaction.")
+    writers: int | None = Field(
+        default=None,
+        ge=1,
+        description="Chunks written at once inside the batch (default: IMPORT_PIPELINE_WRITERS).",
+    )
 
 
 def _record_id(context: OpExecutionContext) -> Any:
@@ -97,6 +103,8 @@ def process_import_batch(
             references.ingest_chunk,
             chunk_size=config.chunk_size,
             final_attempt=final_attempt,
+            writers=config.writers or get_settings().writers,
+            http_max_bytes=get_settings().http_max_bytes,
         )
     except TransientBatchError as error:
         context.log.warning(f"transient database error, retrying: {error}")

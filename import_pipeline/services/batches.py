@@ -16,12 +16,10 @@ lines become `failed` with the cause instead and the batch goes on.
 import random
 import time
 import uuid
-from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass, field
-from itertools import islice
 
 import sqlalchemy as sa
 
@@ -34,12 +32,9 @@ from import_pipeline.domain.statuses import (
     derive_batch_status,
 )
 from import_pipeline.references.ingest import IdentifierRaceError, LineOutcome
-from import_pipeline.sources import iter_source_lines
+from import_pipeline.sources import DEFAULT_MAX_BYTES, iter_source_lines
 from import_pipeline.store.errors import describe_db_error, is_transient_db_error
 from import_pipeline.store.imports import ImportRepository, unit_of_work
-
-# Chunks written at once by a batch (each in its own transaction and connection).
-WRITERS = 1
 
 # Immediate re-tries of a chunk that lost an identifier race to a concurrent import;
 # past them the race is raised as a transient error for the step's retry policy.
@@ -68,11 +63,6 @@ class BatchReport:
     seconds: float = 0.0
     counts: dict[str, int] = field(default_factory=dict)
     failure_details: str | None = None
-
-
-def _chunks(lines: Iterator[ParsedLine], size: int) -> Iterator[list[ParsedLine]]:
-    while chunk := list(islice(lines, size)):
-        yield chunk
 
 
 def _outcome_rows(outcomes: Sequence[LineOutcome]) -> list[dict[str, object]]:
@@ -138,12 +128,38 @@ def _mark_lines(
         )
 
 
-class _ChunkPipeline:
-    """Writes a batch's chunks in writer threads while the caller's thread parses the next.
+def _sharded_chunks(
+    lines: Iterator[ParsedLine], size: int, shards: int
+) -> Iterator[tuple[int, list[ParsedLine]]]:
+    """Group lines into chunks of `size`, routing each line to a shard by identifier.
 
-    Python validation and PostgreSQL's work overlap on the machine's cores. Chunks are
-    settled in order; a failed chunk's lines are marked `retrying` or `failed` before the
-    error is raised, and chunks still in flight after an error are settled too.
+    A line goes to the shard of its smallest canonical identifier key, so repeated lines
+    (the same identifiers) always meet in one shard and never race each other from two
+    writers; lines that only partly share identifiers may, and are retried if they do.
+    """
+    buffers: list[list[ParsedLine]] = [[] for _ in range(shards)]
+    for line in lines:
+        if line.identifiers:
+            shard = hash(min(identifier.key for identifier in line.identifiers)) % shards
+        else:
+            shard = line.line_number % shards
+        buffers[shard].append(line)
+        if len(buffers[shard]) >= size:
+            yield shard, buffers[shard]
+            buffers[shard] = []
+    for shard, buffer in enumerate(buffers):
+        if buffer:
+            yield shard, buffer
+
+
+class _ChunkPipeline:
+    """Writes a batch's chunks from writer threads while the caller's thread parses on.
+
+    Lines are sharded by identifier (`_sharded_chunks`) and each shard has at most one
+    chunk in flight, so the writers rarely touch the same identifiers, and Python
+    validation and PostgreSQL's work overlap on the machine's cores. A failed chunk's
+    lines are marked `retrying` or `failed` before the error is raised, and chunks still
+    in flight after an error are settled too.
     """
 
     def __init__(
@@ -154,33 +170,35 @@ class _ChunkPipeline:
         report: BatchReport,
         *,
         final_attempt: bool,
+        writers: int,
     ) -> None:
+        self.writers = max(1, writers)
         self.engine = engine
         self.batch = batch
         self.ingest = ingest
         self.report = report
         self.final_attempt = final_attempt
 
-    def run(self, chunks: Iterator[list[ParsedLine]]) -> None:
-        """Write every chunk; a `SourceUnreadableError` comes out after the rest settled."""
-        in_flight: deque[tuple[Future[int], list[ParsedLine]]] = deque()
-        with ThreadPoolExecutor(max_workers=WRITERS, thread_name_prefix="batch-writer") as pool:
+    def run(self, lines: Iterator[ParsedLine], chunk_size: int) -> None:
+        """Write every line; a `SourceUnreadableError` comes out after the rest settled."""
+        in_flight: dict[int, tuple[Future[int], list[ParsedLine]]] = {}
+        with ThreadPoolExecutor(max_workers=self.writers, thread_name_prefix="writer") as pool:
             try:
                 try:
-                    for chunk in chunks:
-                        while len(in_flight) >= WRITERS:
-                            self._settle(*in_flight.popleft())
+                    for shard, chunk in _sharded_chunks(lines, chunk_size, self.writers):
+                        if shard in in_flight:
+                            self._settle(*in_flight.pop(shard))
                         written = pool.submit(
                             _write_chunk, self.engine, self.batch.id, chunk, self.ingest
                         )
-                        in_flight.append((written, chunk))
+                        in_flight[shard] = (written, chunk)
                 finally:
-                    while in_flight:
-                        self._settle(*in_flight.popleft())
+                    for shard in sorted(in_flight):
+                        self._settle(*in_flight.pop(shard))
             except BaseException:
-                while in_flight:
+                for shard in sorted(in_flight):
                     with suppress(Exception):  # _settle marks the lines before raising
-                        self._settle(*in_flight.popleft())
+                        self._settle(*in_flight.pop(shard))
                 raise
 
     def _settle(self, written: Future[int], chunk: list[ParsedLine]) -> None:
@@ -209,12 +227,15 @@ def process_batch(
     *,
     chunk_size: int,
     final_attempt: bool,
+    writers: int = 2,
+    http_max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> BatchReport:
     """Process the batch's unsettled lines and settle its status.
 
-    Raises `TransientBatchError` (after marking the interrupted lines `retrying`) when a
-    transient database error interrupts a chunk and this is not the final attempt.
-    Any other error propagates after the interrupted lines are marked `failed`.
+    Up to `writers` chunks are written at once (threads, one connection each) while this
+    thread parses. Raises `TransientBatchError` (after marking the interrupted lines
+    `retrying`) when a transient database error interrupts a chunk and this is not the
+    final attempt. Any other error propagates after the interrupted lines are `failed`.
     """
     started_at = time.perf_counter()
     with unit_of_work(engine) as imports:
@@ -232,11 +253,15 @@ def process_batch(
 
     report = BatchReport(batch_id, ImportBatchStatus.STARTED)
     report.lines_skipped = len(settled)
-    source_lines = iter_source_lines(batch.storage_url, batch.line_start, batch.line_end)
+    source_lines = iter_source_lines(
+        batch.storage_url, batch.line_start, batch.line_end, max_bytes=http_max_bytes
+    )
     parsed = (parse_line(number, text) for number, text in source_lines if number not in settled)
-    pipeline = _ChunkPipeline(engine, batch, ingest, report, final_attempt=final_attempt)
+    pipeline = _ChunkPipeline(
+        engine, batch, ingest, report, final_attempt=final_attempt, writers=writers
+    )
     try:
-        pipeline.run(_chunks(parsed, chunk_size))
+        pipeline.run(parsed, chunk_size)
     except SourceUnreadableError as error:
         report.failure_details = str(error)
 

@@ -26,9 +26,13 @@ def normalise_source(source: str) -> str:
 
 
 def register_import(
-    engine: sa.Engine, record: ImportRecord, sources: Sequence[str]
+    engine: sa.Engine, record: ImportRecord, sources: Sequence[str], *, once: bool = False
 ) -> tuple[ImportRecord, list[ImportBatch]]:
-    """Store `record` with one batch per source; batches are split into line ranges later."""
+    """Store `record` with one batch per source; batches are split into line ranges later.
+
+    With `once`, a record that exists already (same id) is returned as it is: sensors and
+    schedules derive the id from what they import, so a repeated tick registers nothing.
+    """
     if not sources:
         raise DomainError("an import needs at least one source")
     batches = [
@@ -36,6 +40,8 @@ def register_import(
         for source in sources
     ]
     with unit_of_work(engine) as imports:
+        if once and (existing := imports.get_record(record.id)) is not None:
+            return existing, imports.list_batches(record.id)
         imports.add_record(record)
         imports.add_batches(batches)
     return record, batches

@@ -4,6 +4,7 @@ Every method runs on the connection (and transaction) the repository was built w
 `unit_of_work` opens one, commits when the block ends cleanly and rolls back otherwise.
 """
 
+import datetime
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -98,6 +99,34 @@ class ImportRepository:
             )
         ).mappings()
         return [ImportBatch.model_validate(dict(row)) for row in rows]
+
+    def records_with_waiting_batches(
+        self, registered_before: datetime.datetime, limit: int = 100
+    ) -> list[tuple[ImportRecord, list[uuid.UUID]]]:
+        """Open records (created or started) with batches still `created`, oldest first.
+
+        Only batches registered before `registered_before` count, so that a command that
+        registers and then runs an import at once is not raced by a sensor.
+        """
+        rows = self.connection.execute(
+            sa.select(import_batch.c.import_record_id, import_batch.c.id)
+            .join(import_record, import_record.c.id == import_batch.c.import_record_id)
+            .where(
+                import_batch.c.status == ImportBatchStatus.CREATED,
+                import_batch.c.created_at < registered_before,
+                import_record.c.status.in_(["created", "started"]),
+            )
+            .order_by(import_batch.c.created_at)
+        ).all()
+        waiting: dict[uuid.UUID, list[uuid.UUID]] = {}
+        for record_id, batch_id in rows:
+            waiting.setdefault(record_id, []).append(batch_id)
+        found = []
+        for record_id in list(waiting)[:limit]:
+            record = self.get_record(record_id)
+            if record is not None:
+                found.append((record, waiting[record_id]))
+        return found
 
     def save_batch(self, batch: ImportBatch) -> None:
         """Write a batch's range, status, failure details and update time."""

@@ -1,0 +1,144 @@
+"""Sensors that start imports without anyone launching a run by hand.
+
+- `new_source_sensor`: one ImportRecord, partition and run per new file in the landing
+  directory (see `import_pipeline.services.landing` for what counts as new);
+- `registered_batches_sensor`: a run for every record whose batches were registered
+  (CLI `register`, HTTP API) but that no run has picked up yet.
+Both are on by default; each returns one `SensorResult` or a `SkipReason` saying why.
+"""
+
+import datetime
+import time
+
+from dagster import (
+    DagsterRunStatus,
+    DefaultSensorStatus,
+    RunRequest,
+    RunsFilter,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    sensor,
+)
+
+from import_pipeline.domain.models import ImportRecord, utc_now
+from import_pipeline.orchestration.jobs import import_references
+from import_pipeline.orchestration.partitions import (
+    IMPORT_RECORDS_PARTITION,
+    import_records_partitions,
+)
+from import_pipeline.orchestration.resources import DatabaseResource
+from import_pipeline.orchestration.run_config import RECORD_ID_TAG, SOURCE_TAG
+from import_pipeline.services.landing import (
+    new_sources,
+    scan_landing_directory,
+    source_settings,
+)
+from import_pipeline.services.registration import register_import
+from import_pipeline.settings import get_settings
+from import_pipeline.store.imports import unit_of_work
+
+# A batch must have waited this long: `import-pipeline import` registers then runs at once.
+REGISTRATION_GRACE_SECONDS = 20
+
+_ACTIVE_RUN_STATUSES = [
+    DagsterRunStatus.QUEUED,
+    DagsterRunStatus.NOT_STARTED,
+    DagsterRunStatus.STARTING,
+    DagsterRunStatus.STARTED,
+]
+
+
+@sensor(
+    job=import_references,
+    minimum_interval_seconds=15,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Imports each new .jsonl / .jsonl.gz file dropped in the landing directory.",
+)
+def new_source_sensor(
+    context: SensorEvaluationContext, database: DatabaseResource
+) -> SensorResult | SkipReason:
+    """One record, partition and run per new, settled file in the landing directory."""
+    settings = get_settings()
+    directory = settings.resolved_landing_dir
+    try:
+        files = scan_landing_directory(directory)
+    except OSError as error:
+        return SkipReason(f"landing directory {directory} cannot be read: {error}")
+    known = set(context.instance.get_dynamic_partitions(IMPORT_RECORDS_PARTITION))
+    fresh = new_sources(files, known, time.time(), settings.landing_settle_seconds)
+    if not fresh:
+        return SkipReason(f"no new settled source in {directory} ({len(files)} file(s) seen)")
+    keys, requests = [], []
+    for landed in fresh:
+        try:
+            meta = source_settings(landed)
+        except ValueError as error:
+            context.log.error(f"{landed.path} skipped: {error}")
+            continue
+        record = ImportRecord(id=landed.record_id, **vars(meta))
+        register_import(database.engine, record, [str(landed.path)], once=True)
+        key = str(record.id)
+        keys.append(key)
+        requests.append(
+            RunRequest(
+                run_key=f"landed:{key}",
+                partition_key=key,
+                tags={RECORD_ID_TAG: key, SOURCE_TAG: record.source_name},
+            )
+        )
+        context.log.info(f"{landed.path}: import record {key} ({record.source_name})")
+    if not requests:
+        return SkipReason("every new file had an unreadable sidecar (see the tick's log)")
+    return SensorResult(
+        run_requests=requests,
+        dynamic_partitions_requests=[import_records_partitions.build_add_request(keys)],
+        cursor=str(time.time()),
+    )
+
+
+@sensor(
+    job=import_references,
+    minimum_interval_seconds=15,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Runs the import for records whose batches were registered without a run.",
+)
+def registered_batches_sensor(
+    context: SensorEvaluationContext, database: DatabaseResource
+) -> SensorResult | SkipReason:
+    """A run per record that has batches waiting (`created`) and no active run.
+
+    The run key names the waiting batches, so each batch is requested once; a batch
+    added later to the same record gets a run of its own.
+    """
+    cutoff = utc_now() - datetime.timedelta(seconds=REGISTRATION_GRACE_SECONDS)
+    with unit_of_work(database.engine) as imports:
+        waiting = imports.records_with_waiting_batches(cutoff)
+    if not waiting:
+        return SkipReason("no registered batch is waiting")
+    known = set(context.instance.get_dynamic_partitions(IMPORT_RECORDS_PARTITION))
+    keys, requests = [], []
+    for record, batch_ids in waiting:
+        key = str(record.id)
+        active = context.instance.get_runs(
+            RunsFilter(tags={"dagster/partition": key}, statuses=_ACTIVE_RUN_STATUSES), limit=1
+        )
+        if active:
+            continue
+        if key not in known:
+            keys.append(key)
+        requests.append(
+            RunRequest(
+                run_key="batches:" + ",".join(sorted(str(b) for b in batch_ids)),
+                partition_key=key,
+                tags={RECORD_ID_TAG: key, SOURCE_TAG: record.source_name},
+            )
+        )
+    if not requests:
+        return SkipReason("every record with waiting batches has a run in progress")
+    return SensorResult(
+        run_requests=requests,
+        dynamic_partitions_requests=(
+            [import_records_partitions.build_add_request(keys)] if keys else []
+        ),
+    )

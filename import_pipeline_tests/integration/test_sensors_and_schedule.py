@@ -1,0 +1,161 @@
+"""Sensors and the schedule evaluated as the daemon would, on a real temporary instance."""
+
+import datetime
+import os
+import shutil
+import time
+
+import pytest
+import sqlalchemy as sa
+from dagster import (
+    RunRequest,
+    build_schedule_context,
+    build_sensor_context,
+    instance_for_test,
+)
+
+from import_pipeline.definitions import build_definitions
+from import_pipeline.domain.models import ImportRecord
+from import_pipeline.orchestration.partitions import IMPORT_RECORDS_PARTITION
+from import_pipeline.orchestration.resources import DatabaseResource
+from import_pipeline.orchestration.schedules import scheduled_import
+from import_pipeline.orchestration.sensors import new_source_sensor, registered_batches_sensor
+from import_pipeline.services.registration import register_import
+from import_pipeline.settings import get_settings
+from import_pipeline.store.imports import unit_of_work
+from import_pipeline.store.tables import import_batch
+from import_pipeline_tests.conftest import SDK_SAMPLES
+
+
+@pytest.fixture
+def settings_env(monkeypatch, tmp_path, sqlite_url):
+    monkeypatch.setenv("IMPORT_PIPELINE_DATABASE_URL", sqlite_url)
+    monkeypatch.setenv("IMPORT_PIPELINE_LANDING_DIR", str(tmp_path / "landing"))
+    monkeypatch.setenv("IMPORT_PIPELINE_LANDING_SETTLE_SECONDS", "5")
+    (tmp_path / "landing").mkdir()
+    get_settings.cache_clear()
+    yield tmp_path
+    get_settings.cache_clear()
+
+
+def land(directory, name, age_seconds=60.0):
+    target = directory / name
+    shutil.copyfile(SDK_SAMPLES / "eppi_import.jsonl", target)
+    then = time.time() - age_seconds
+    os.utime(target, (then, then))
+    return target
+
+
+def tick(sensor, instance, cursor=None):
+    with build_sensor_context(
+        instance=instance,
+        cursor=cursor,
+        resources={"database": DatabaseResource()},
+        definitions=build_definitions(),
+        instance_ref=instance.get_ref(),
+    ) as context:
+        return sensor.evaluate_tick(context)
+
+
+def test_new_file_gives_a_partition_and_a_run_once(settings_env, sqlite_url):
+    land(settings_env / "landing", "eppi.jsonl")
+    with instance_for_test() as instance:
+        result = tick(new_source_sensor, instance)
+        [request] = result.run_requests
+        [add] = result.dynamic_partitions_requests
+        assert add.partition_keys == [request.partition_key]
+        assert request.tags["import_pipeline/source"] == "eppi"
+        instance.add_dynamic_partitions(IMPORT_RECORDS_PARTITION, add.partition_keys)
+        again = tick(new_source_sensor, instance, cursor=result.cursor)
+        assert again.run_requests == []
+        assert "no new settled source" in again.skip_message
+    engine = DatabaseResource(database_url=sqlite_url).engine
+    with unit_of_work(engine) as imports:
+        [record] = imports.list_records()
+        [batch] = imports.list_batches(record.id)
+    assert str(record.id) == request.partition_key
+    assert batch.storage_url.endswith("landing/eppi.jsonl")
+
+
+def test_a_file_being_written_is_left_for_later(settings_env):
+    land(settings_env / "landing", "growing.jsonl", age_seconds=0.5)
+    with instance_for_test() as instance:
+        result = tick(new_source_sensor, instance)
+    assert result.run_requests == []
+    assert "no new settled source" in result.skip_message
+    assert "1 file(s) seen" in result.skip_message
+
+
+def test_unreadable_landing_directory_is_a_skip_with_the_reason(settings_env, monkeypatch):
+    missing = settings_env / "nowhere"
+    monkeypatch.setenv("IMPORT_PIPELINE_LANDING_DIR", str(missing))
+    get_settings.cache_clear()
+    with instance_for_test() as instance:
+        result = tick(new_source_sensor, instance)
+    assert result.run_requests == []
+    assert result.skip_message.startswith(f"landing directory {missing} cannot be read:")
+    assert "No such file or directory" in result.skip_message
+
+
+def test_registered_batches_get_one_run_each(settings_env, sqlite_url):
+    engine = DatabaseResource(database_url=sqlite_url).engine
+    record, [batch] = register_import(
+        engine,
+        ImportRecord(source_name="api", processor_name="p", processor_version="1"),
+        [str(SDK_SAMPLES / "eppi_import.jsonl")],
+    )
+    with instance_for_test() as instance:
+        early = tick(registered_batches_sensor, instance)
+        assert early.run_requests == []  # within the grace period of `import`
+        with engine.begin() as connection:
+            connection.execute(
+                sa.update(import_batch).values(
+                    created_at=datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=5)
+                )
+            )
+        result = tick(registered_batches_sensor, instance)
+        [request] = result.run_requests
+        assert request.partition_key == str(record.id)
+        assert request.run_key == f"batches:{batch.id}"
+        assert result.dynamic_partitions_requests[0].partition_keys == [str(record.id)]
+
+
+def schedule_tick(instance, when):
+    with build_schedule_context(
+        instance=instance,
+        scheduled_execution_time=when,
+        resources={"database": DatabaseResource()},
+        repository_def=build_definitions().get_repository_def(),
+        instance_ref=instance.get_ref(),
+    ) as context:
+        return scheduled_import.evaluate_tick(context)
+
+
+def test_schedule_imports_the_dated_source(settings_env, monkeypatch):
+    exports = settings_env / "exports"
+    exports.mkdir()
+    shutil.copyfile(SDK_SAMPLES / "eppi_import.jsonl", exports / "refs-2026-11-25.jsonl")
+    monkeypatch.setenv("IMPORT_PIPELINE_SCHEDULED_SOURCE", str(exports / "refs-%Y-%m-%d.jsonl"))
+    get_settings.cache_clear()
+    with instance_for_test() as instance:
+        data = schedule_tick(instance, datetime.datetime(2026, 11, 25, 3, tzinfo=datetime.UTC))
+        [request] = data.run_requests
+        assert isinstance(request, RunRequest)
+        assert instance.has_dynamic_partition(IMPORT_RECORDS_PARTITION, request.partition_key)
+        assert request.run_key == f"scheduled:{request.partition_key}"
+        again = schedule_tick(instance, datetime.datetime(2026, 11, 25, 3, tzinfo=datetime.UTC))
+        assert again.run_requests[0].partition_key == request.partition_key  # same record
+
+        missing = schedule_tick(instance, datetime.datetime(2026, 11, 26, 3, tzinfo=datetime.UTC))
+    assert missing.run_requests == []
+    assert (
+        missing.skip_message
+        == f"scheduled source {exports / 'refs-2026-11-26.jsonl'} does not exist (yet)"
+    )
+
+
+def test_schedule_without_a_source_skips_saying_so(settings_env):
+    with instance_for_test() as instance:
+        data = schedule_tick(instance, datetime.datetime(2026, 11, 25, 3, tzinfo=datetime.UTC))
+    assert data.run_requests == []
+    assert "IMPORT_PIPELINE_SCHEDULED_SOURCE is not set" in data.skip_message
