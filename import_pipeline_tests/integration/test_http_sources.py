@@ -8,6 +8,7 @@ the batch with a message that says so.
 import gzip
 import http.server
 import threading
+from typing import ClassVar
 
 import pytest
 
@@ -27,7 +28,7 @@ BODY = SOURCE.read_bytes()
 class Handler(http.server.BaseHTTPRequestHandler):
     """Serves BODY in several ways; counts requests per path."""
 
-    requests: dict[str, int] = {}
+    requests: ClassVar[dict[str, int]] = {}
 
     def log_message(self, *args):  # keep test output quiet
         pass
@@ -99,14 +100,14 @@ def import_url(engine, url, **kwargs):
 
 @pytest.mark.parametrize("path", ["/plain.jsonl", "/data.jsonl.gz"])
 def test_plain_and_gzip_bodies_import(engine, server, path):
-    report, batch, results = import_url(engine, server + path)
+    _, batch, results = import_url(engine, server + path)
     assert batch.status == ImportBatchStatus.COMPLETED
     assert len(results) == non_blank_lines(SOURCE) == 271
 
 
 def test_dropped_connection_resumes_without_duplicates(engine, server):
     Handler.requests.pop("/drops-once.jsonl", None)
-    report, batch, results = import_url(engine, server + "/drops-once.jsonl")
+    _, batch, results = import_url(engine, server + "/drops-once.jsonl")
     assert Handler.requests["/drops-once.jsonl"] == 2
     assert batch.status == ImportBatchStatus.COMPLETED
     assert sorted(r.line_number for r in results) == list(range(1, 272))
@@ -121,7 +122,7 @@ def test_dropped_connection_resumes_without_duplicates(engine, server):
     ],
 )
 def test_unreadable_urls_fail_the_batch_saying_why(engine, server, path, message):
-    report, batch, results = import_url(engine, server + path, http_max_bytes=1_000_000)
+    _, batch, results = import_url(engine, server + path, http_max_bytes=1_000_000)
     assert batch.status == ImportBatchStatus.FAILED
     assert batch.failure_details.startswith(server + path)
     assert message in batch.failure_details
@@ -129,7 +130,7 @@ def test_unreadable_urls_fail_the_batch_saying_why(engine, server, path, message
 
 
 def test_oversized_body_without_a_length_is_cut_off(engine, server):
-    report, batch, results = import_url(
+    _, batch, results = import_url(
         engine, server + "/no-length.jsonl", http_max_bytes=len(BODY) // 2
     )
     assert batch.status == ImportBatchStatus.FAILED

@@ -8,8 +8,8 @@ from dagster import DagsterEventType, instance_for_test
 from import_pipeline.definitions import build_definitions
 from import_pipeline.domain.models import ImportRecord
 from import_pipeline.domain.statuses import ImportBatchStatus, ImportRecordStatus
-from import_pipeline.orchestration.run_config import run_config
 from import_pipeline.orchestration.partitions import IMPORT_RECORDS_PARTITION
+from import_pipeline.orchestration.run_config import run_config
 from import_pipeline.references.queries import count_references
 from import_pipeline.services.finalise import summarise
 from import_pipeline.services.registration import register_import
