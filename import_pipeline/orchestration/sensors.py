@@ -10,6 +10,7 @@ Both are on by default; each returns one `SensorResult` or a `SkipReason` saying
 import datetime
 import time
 
+import sqlalchemy.exc
 from dagster import (
     DagsterRunStatus,
     DefaultSensorStatus,
@@ -49,6 +50,14 @@ _ACTIVE_RUN_STATUSES = [
 ]
 
 
+def _database_unusable(error: sqlalchemy.exc.DBAPIError) -> SkipReason:
+    first_line = (str(error.orig).strip().splitlines() or ["unknown error"])[0]
+    return SkipReason(
+        f"the import database cannot be used ({first_line}); "
+        "has `import-pipeline db upgrade` been run?"
+    )
+
+
 @sensor(
     job=import_references,
     minimum_interval_seconds=15,
@@ -77,7 +86,10 @@ def new_source_sensor(
             context.log.error(f"{landed.path} skipped: {error}")
             continue
         record = ImportRecord(id=landed.record_id, **vars(meta))
-        register_import(database.engine, record, [str(landed.path)], once=True)
+        try:
+            register_import(database.engine, record, [str(landed.path)], once=True)
+        except sqlalchemy.exc.DBAPIError as error:
+            return _database_unusable(error)
         key = str(record.id)
         keys.append(key)
         requests.append(
@@ -112,8 +124,11 @@ def registered_batches_sensor(
     added later to the same record gets a run of its own.
     """
     cutoff = utc_now() - datetime.timedelta(seconds=REGISTRATION_GRACE_SECONDS)
-    with unit_of_work(database.engine) as imports:
-        waiting = imports.records_with_waiting_batches(cutoff)
+    try:
+        with unit_of_work(database.engine) as imports:
+            waiting = imports.records_with_waiting_batches(cutoff)
+    except sqlalchemy.exc.DBAPIError as error:
+        return _database_unusable(error)
     if not waiting:
         return SkipReason("no registered batch is waiting")
     known = set(context.instance.get_dynamic_partitions(IMPORT_RECORDS_PARTITION))

@@ -159,3 +159,17 @@ def test_schedule_without_a_source_skips_saying_so(settings_env):
         data = schedule_tick(instance, datetime.datetime(2026, 11, 25, 3, tzinfo=datetime.UTC))
     assert data.run_requests == []
     assert "IMPORT_PIPELINE_SCHEDULED_SOURCE is not set" in data.skip_message
+
+
+def test_missing_tables_are_a_skip_that_says_what_to_run(monkeypatch, tmp_path):
+    monkeypatch.setenv("IMPORT_PIPELINE_DATABASE_URL", f"sqlite:///{tmp_path / 'empty.sqlite'}")
+    monkeypatch.setenv("IMPORT_PIPELINE_LANDING_DIR", str(tmp_path))
+    get_settings.cache_clear()
+    try:
+        with instance_for_test() as instance:
+            result = tick(registered_batches_sensor, instance)
+    finally:
+        get_settings.cache_clear()
+    assert result.run_requests == []
+    assert "no such table" in result.skip_message
+    assert "import-pipeline db upgrade" in result.skip_message
