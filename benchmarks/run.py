@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -116,6 +117,7 @@ def main() -> None:
     url = fresh_database(f"{args.db_prefix}_pipeline")
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
+        shutil.copyfile(Path(__file__).parents[1] / "dagster.yaml", home / "dagster.yaml")
         print("pipeline: import-pipeline import ...", flush=True)
         wall, record = run_import(source, url, home, extra)
         in_batches = batch_seconds(home)

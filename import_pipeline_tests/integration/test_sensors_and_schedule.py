@@ -173,3 +173,33 @@ def test_missing_tables_are_a_skip_that_says_what_to_run(monkeypatch, tmp_path):
     assert result.run_requests == []
     assert "no such table" in result.skip_message
     assert "import-pipeline db upgrade" in result.skip_message
+
+
+def test_registration_job_registers_a_record_the_sensor_then_runs(settings_env, sqlite_url):
+    defs = build_definitions()
+    with instance_for_test() as instance:
+        result = defs.resolve_job_def("register_import_source").execute_in_process(
+            instance=instance,
+            run_config={
+                "ops": {
+                    "register_source": {
+                        "config": {
+                            "sources": [str(SDK_SAMPLES / "eppi_import.jsonl")],
+                            "source_name": "launchpad",
+                        }
+                    }
+                }
+            },
+        )
+        key = result.output_for_node("register_source")
+        assert instance.has_dynamic_partition(IMPORT_RECORDS_PARTITION, key)
+        engine = DatabaseResource(database_url=sqlite_url).engine
+        with engine.begin() as connection:
+            connection.execute(
+                sa.update(import_batch).values(
+                    created_at=datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=5)
+                )
+            )
+        [request] = tick(registered_batches_sensor, instance).run_requests
+    assert request.partition_key == key
+    assert request.tags["import_pipeline/source"] == "launchpad"
