@@ -159,6 +159,22 @@ def _launch_and_report(
     return 0 if success else EXIT_RUN_FAILED
 
 
+def _register(
+    sources: list[str], source_name: str, fields: dict[str, Any]
+) -> tuple[sa.Engine, ImportRecord]:
+    """Apply migrations, then register one record (this CLI as its processor)."""
+    engine = _engine()
+    upgrade_schema(engine)
+    record = ImportRecord(
+        source_name=source_name,
+        processor_name="import-pipeline",
+        processor_version=_version(),
+        **fields,
+    )
+    register_import(engine, record, sources)
+    return engine, record
+
+
 def run_import(
     sources: list[str],
     *,
@@ -170,15 +186,7 @@ def run_import(
 ) -> int:
     """Register one record for `sources`, run the import job for it, print the summary."""
     with _friendly_errors():
-        engine = _engine()
-        upgrade_schema(engine)
-        record = ImportRecord(
-            source_name=source_name,
-            processor_name="import-pipeline",
-            processor_version=_version(),
-            **(record_fields or {}),
-        )
-        register_import(engine, record, sources)
+        engine, record = _register(sources, source_name, record_fields or {})
         return _launch_and_report(
             engine, record, batch_size=batch_size, concurrency=concurrency, as_json=as_json
         )
@@ -244,16 +252,8 @@ def register(
     the record id (or the record as JSON).
     """
     with _friendly_errors():
-        engine = _engine()
-        upgrade_schema(engine)
-        record = ImportRecord(
-            source_name=source_name,
-            processor_name="import-pipeline",
-            processor_version=_version(),
-            search_string=search_string,
-            expected_reference_count=expected_count,
-        )
-        register_import(engine, record, list(sources))
+        fields = {"search_string": search_string, "expected_reference_count": expected_count}
+        engine, record = _register(list(sources), source_name, fields)
         _ensure_dagster_home()
         from import_pipeline.orchestration.launch import add_partition  # noqa: PLC0415
 
