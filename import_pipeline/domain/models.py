@@ -5,6 +5,8 @@ Field names follow the DESTINY SDK's `ImportRecordRead` / `ImportBatchRead` /
 """
 
 import datetime
+import os
+import time
 import uuid
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -23,9 +25,31 @@ def utc_now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
 
+def uuid7() -> uuid.UUID:
+    """A time-ordered UUID version 7 (RFC 9562): 48-bit Unix milliseconds, then random.
+
+    Ids made close in time sit close in a B-tree, so bulk inserts touch few index pages
+    (random v4 ids scatter them once the index outgrows the cache).
+    """
+    milliseconds = time.time_ns() // 1_000_000
+    value = (milliseconds & 0xFFFF_FFFF_FFFF) << 80 | int.from_bytes(os.urandom(10))
+    value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
+    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 4122 variant
+    return uuid.UUID(int=value)
+
+
+def derived_id(namespace: uuid.UUID, name: str) -> uuid.UUID:
+    """A deterministic id for `name`, shaped as a UUID v4 (the DESTINY SDK accepts only v4/v7).
+
+    The bytes are those of UUID v5 (SHA-1 of namespace and name); the version and
+    variant bits are then set as for v4.
+    """
+    return uuid.UUID(bytes=uuid.uuid5(namespace, name).bytes, version=4)
+
+
 def new_id() -> uuid.UUID:
-    """A new entity id: UUID version 4, as the DESTINY SDK accepts (v4 or v7)."""
-    return uuid.uuid4()
+    """A new entity id: a time-ordered UUID v7, which the DESTINY SDK accepts (v4 or v7)."""
+    return uuid7()
 
 
 class ImportRecord(BaseModel):

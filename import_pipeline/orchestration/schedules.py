@@ -12,7 +12,7 @@ import uuid
 from dagster import RunRequest, ScheduleEvaluationContext, SkipReason, schedule
 
 from import_pipeline.domain.errors import SourceUnreadableError
-from import_pipeline.domain.models import ImportRecord
+from import_pipeline.domain.models import ImportRecord, derived_id
 from import_pipeline.orchestration.jobs import import_references
 from import_pipeline.orchestration.partitions import IMPORT_RECORDS_PARTITION
 from import_pipeline.orchestration.resources import DatabaseResource
@@ -50,7 +50,7 @@ def scheduled_import(
     if path is not None and not path.is_file():
         return SkipReason(f"scheduled source {source} does not exist (yet)")
     record = ImportRecord(
-        id=uuid.uuid5(_NAMESPACE, source),
+        id=derived_id(_NAMESPACE, source),
         source_name=settings.scheduled_source_name,
         processor_name="scheduled_import",
         processor_version="1",

@@ -23,7 +23,7 @@ import orjson
 import sqlalchemy as sa
 
 from import_pipeline.domain.enhancements import Enhancement
-from import_pipeline.domain.models import utc_now
+from import_pipeline.domain.models import utc_now, uuid7
 from import_pipeline.domain.parsing import ParsedLine
 from import_pipeline.domain.statuses import ImportResultStatus
 from import_pipeline.references.writers import EnhancementRow, IdentifierRow, writer_for
@@ -99,7 +99,7 @@ def ingest_chunk(connection: sa.Connection, lines: Sequence[ParsedLine]) -> list
             )
             continue
         created = not matched
-        reference_id = uuid.uuid4() if created else matched.pop()
+        reference_id = uuid7() if created else matched.pop()
         if created:
             new_references.append((reference_id, line.visibility, now))
         for identifier in line.identifiers:

@@ -13,6 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from import_pipeline.domain.models import derived_id
+
 SOURCE_SUFFIXES = (".jsonl", ".jsonl.gz")
 _NAMESPACE = uuid.UUID("6f1d3c1e-5b1a-4c5e-9a53-2d4f0e0b7a61")
 
@@ -27,8 +29,8 @@ class LandedFile:
 
     @property
     def record_id(self) -> uuid.UUID:
-        """The import record id of this file version (UUID v5 of path, size and mtime)."""
-        return uuid.uuid5(_NAMESPACE, f"{self.path.resolve()}|{self.size}|{self.mtime_ns}")
+        """The import record id of this file version (derived from path, size and mtime)."""
+        return derived_id(_NAMESPACE, f"{self.path.resolve()}|{self.size}|{self.mtime_ns}")
 
     @property
     def mtime_ns(self) -> int:

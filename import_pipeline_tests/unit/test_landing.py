@@ -46,6 +46,7 @@ def test_record_id_is_stable_per_file_version(tmp_path):
     assert a.record_id == LandedFile(path, 3, 1000.0).record_id
     assert a.record_id != LandedFile(path, 4, 1000.0).record_id  # rewritten: a new import
     assert a.record_id != LandedFile(path, 3, 1001.0).record_id
+    assert a.record_id.version == 4  # the DESTINY SDK accepts v4 and v7 ids only
 
 
 def test_source_settings_from_name_or_sidecar(tmp_path):

@@ -1,11 +1,13 @@
 """The one-way status machines and the batch-status projection of spec section 2."""
 
 import itertools
+import time
+import uuid
 
 import pytest
 
 from import_pipeline.domain.errors import IllegalTransitionError, UnforeseenStatusMixError
-from import_pipeline.domain.models import ImportBatch, ImportRecord
+from import_pipeline.domain.models import ImportBatch, ImportRecord, new_id
 from import_pipeline.domain.statuses import (
     ImportBatchStatus as B,
 )
@@ -115,3 +117,13 @@ def test_derive_batch_status(results, expected):
 def test_derive_batch_status_raises_on_unforeseen_value():
     with pytest.raises(UnforeseenStatusMixError, match="cancelled"):
         derive_batch_status([S.COMPLETED, "cancelled"])
+
+
+def test_new_ids_are_time_ordered_uuid7():
+    first = new_id()
+    time.sleep(0.002)
+    second = new_id()
+    assert first.version == 7 and second.version == 7
+    assert first.variant == uuid.RFC_4122
+    assert first < second
+    assert len({new_id() for _ in range(1000)}) == 1000
