@@ -16,6 +16,7 @@ lines become `failed` with the cause instead and the batch goes on.
 import random
 import time
 import uuid
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
@@ -140,7 +141,8 @@ def _sharded_chunks(
     buffers: list[list[ParsedLine]] = [[] for _ in range(shards)]
     for line in lines:
         if line.identifiers:
-            shard = hash(min(identifier.key for identifier in line.identifiers)) % shards
+            smallest = min(identifier.key for identifier in line.identifiers)
+            shard = zlib.crc32(smallest.encode()) % shards  # stable across processes
         else:
             shard = line.line_number % shards
         buffers[shard].append(line)
@@ -211,8 +213,8 @@ class _ChunkPipeline:
             if transient and not self.final_attempt:
                 _mark_lines(self.engine, self.batch.id, chunk, ImportResultStatus.RETRYING, cause)
                 raise TransientBatchError(
-                    f"batch {self.batch.id} ({self.batch.storage_url}, lines "
-                    f"{chunk[0].line_number}-{chunk[-1].line_number}): {cause}"
+                    f"batch {self.batch.id} ({self.batch.storage_url}, {len(chunk)} line(s) "
+                    f"from {chunk[0].line_number} to {chunk[-1].line_number}): {cause}"
                 ) from error
             _mark_lines(self.engine, self.batch.id, chunk, ImportResultStatus.FAILED, cause)
             if not transient:

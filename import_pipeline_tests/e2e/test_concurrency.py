@@ -90,7 +90,7 @@ def test_four_overlapping_imports_at_once(pg_engine, postgres_url, tmp_path):
     sources, expected_lines = [], 0
     for k in range(4):
         lines = []
-        for i in range(5000):
+        for i in range(8000):
             ids = [pmid(rng.choice(shared))]
             if rng.random() < 0.5:
                 ids.append(pmid(100_000 * (k + 1) + i))  # private to this file and line

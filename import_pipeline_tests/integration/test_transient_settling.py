@@ -59,9 +59,16 @@ def test_retrying_then_failed_on_the_final_attempt(pg_engine, impatient_engine, 
     with pg_engine.connect() as blocker:
         blocker.begin()
         hold_identifier(blocker, 2)
-        with pytest.raises(TransientBatchError, match=r"lines 1-3\): LockNotAvailable \[55P03\]"):
+        with pytest.raises(
+            TransientBatchError, match=r"3 line\(s\) from 1 to 3\): LockNotAvailable \[55P03\]"
+        ):
             process_batch(
-                impatient_engine, batch_id, ingest_chunk, chunk_size=10, final_attempt=False
+                impatient_engine,
+                batch_id,
+                ingest_chunk,
+                chunk_size=10,
+                final_attempt=False,
+                writers=1,
             )
         with unit_of_work(pg_engine) as imports:
             results = imports.list_results(batch_id=batch_id)
@@ -72,7 +79,7 @@ def test_retrying_then_failed_on_the_final_attempt(pg_engine, impatient_engine, 
         )
 
         report = process_batch(
-            impatient_engine, batch_id, ingest_chunk, chunk_size=10, final_attempt=True
+            impatient_engine, batch_id, ingest_chunk, chunk_size=10, final_attempt=True, writers=1
         )
         blocker.rollback()
     assert report.status == ImportBatchStatus.FAILED
