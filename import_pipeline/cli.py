@@ -117,11 +117,16 @@ def db() -> None:
 
 @db.command("upgrade")
 def db_upgrade() -> None:
-    """Create or upgrade the import and reference tables (alembic migrations)."""
+    """Create or upgrade the import and reference tables (alembic migrations).
+
+    Also creates the default Dagster instance (`<data dir>/dagster_home` with the
+    project's dagster.yaml) when DAGSTER_HOME is not set.
+    """
     with _friendly_errors():
         engine = _engine()
         upgrade_schema(engine)
-        click.echo(f"schema is up to date on {describe_url(engine)}")
+        home = _ensure_dagster_home()
+        click.echo(f"schema is up to date on {describe_url(engine)}; Dagster instance: {home}")
 
 
 def _launch_and_report(

@@ -10,7 +10,19 @@ def test_definitions_load_and_names_resolve():
     job = defs.resolve_job_def("import_references")
     assert isinstance(job.partitions_def, DynamicPartitionsDefinition)
     assert job.partitions_def.name == IMPORT_RECORDS_PARTITION == "import_records"
-    resources = defs.resources or {}
-    assert {"database", "references"} <= set(resources)
+    assert {"database", "references"} <= set(defs.resources or {})
     batch_node = job.graph.node_named("process_import_batch")
     assert batch_node.definition.retry_policy.max_retries == 3
+    assert batch_node.definition.pool == "reference_writers"
+    assert defs.resolve_job_def("register_import_source").name == "register_import_source"
+    assert defs.resolve_sensor_def("new_source_sensor").job_name == "import_references"
+    assert defs.resolve_sensor_def("registered_batches_sensor").job_name == "import_references"
+    assert defs.resolve_schedule_def("scheduled_import").job_name == "import_references"
+
+
+def test_partition_runs_get_the_record_tag_and_in_process_config():
+    job = defs.resolve_job_def("import_references")
+    key = "0192f0e2-0000-7000-8000-000000000000"
+    assert job.partitioned_config.get_tags_for_partition_key(key)["import_pipeline/record_id"] == key
+    config = job.partitioned_config.get_run_config_for_partition_key(key)
+    assert "in_process" in config["execution"]["config"]
