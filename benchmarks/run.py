@@ -117,7 +117,10 @@ def main() -> None:
     url = fresh_database(f"{args.db_prefix}_pipeline")
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
-        shutil.copyfile(Path(__file__).parents[1] / "import_pipeline" / "orchestration" / "dagster.yaml", home / "dagster.yaml")
+        shutil.copyfile(
+            Path(__file__).parents[1] / "import_pipeline" / "orchestration" / "dagster.yaml",
+            home / "dagster.yaml",
+        )
         print("pipeline: import-pipeline import ...", flush=True)
         wall, record = run_import(source, url, home, extra)
         in_batches = batch_seconds(home)

@@ -23,6 +23,8 @@ def test_definitions_load_and_names_resolve():
 def test_partition_runs_get_the_record_tag_and_in_process_config():
     job = defs.resolve_job_def("import_references")
     key = "0192f0e2-0000-7000-8000-000000000000"
-    assert job.partitioned_config.get_tags_for_partition_key(key)["import_pipeline/record_id"] == key
+    assert (
+        job.partitioned_config.get_tags_for_partition_key(key)["import_pipeline/record_id"] == key
+    )
     config = job.partitioned_config.get_run_config_for_partition_key(key)
     assert "in_process" in config["execution"]["config"]

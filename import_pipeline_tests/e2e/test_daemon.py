@@ -27,7 +27,9 @@ def test_daemon_imports_a_dropped_file(tmp_path):
     home, landing, data = tmp_path / "dagster_home", tmp_path / "landing", tmp_path / "data"
     for directory in (home, landing, data):
         directory.mkdir()
-    shutil.copyfile(ROOT / "import_pipeline" / "orchestration" / "dagster.yaml", home / "dagster.yaml")
+    shutil.copyfile(
+        ROOT / "import_pipeline" / "orchestration" / "dagster.yaml", home / "dagster.yaml"
+    )
     env = {
         k: v for k, v in os.environ.items() if not k.startswith(("IMPORT_PIPELINE_", "DAGSTER_"))
     }

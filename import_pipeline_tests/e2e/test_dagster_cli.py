@@ -32,7 +32,9 @@ pytestmark = pytest.mark.slow
 def env(tmp_path):
     home = tmp_path / "dagster_home"
     home.mkdir()
-    shutil.copyfile(ROOT / "import_pipeline" / "orchestration" / "dagster.yaml", home / "dagster.yaml")
+    shutil.copyfile(
+        ROOT / "import_pipeline" / "orchestration" / "dagster.yaml", home / "dagster.yaml"
+    )
     environment = {
         k: v for k, v in os.environ.items() if not k.startswith(("IMPORT_PIPELINE_", "DAGSTER_"))
     }
