@@ -3,8 +3,9 @@
 from collections.abc import Mapping
 from typing import Any
 
-from dagster import PartitionedConfig
+from dagster import PartitionedConfig, RunRequest
 
+from import_pipeline.domain.models import ImportRecord
 from import_pipeline.orchestration.partitions import import_records_partitions
 from import_pipeline.settings import get_settings
 
@@ -70,3 +71,13 @@ import_job_config = PartitionedConfig(
     run_config_for_partition_key_fn=config_for_partition,
     tags_for_partition_key_fn=tags_for_partition,
 )
+
+
+def record_run_request(record: ImportRecord, run_key: str) -> RunRequest:
+    """A request for the import run of `record`'s partition, tagged with id and source."""
+    key = str(record.id)
+    return RunRequest(
+        run_key=run_key,
+        partition_key=key,
+        tags={RECORD_ID_TAG: key, SOURCE_TAG: record.source_name},
+    )

@@ -16,7 +16,7 @@ from import_pipeline.domain.models import ImportRecord, derived_id
 from import_pipeline.orchestration.jobs import import_references
 from import_pipeline.orchestration.partitions import IMPORT_RECORDS_PARTITION
 from import_pipeline.orchestration.resources import DatabaseResource
-from import_pipeline.orchestration.run_config import RECORD_ID_TAG, SOURCE_TAG
+from import_pipeline.orchestration.run_config import record_run_request
 from import_pipeline.services.registration import register_import
 from import_pipeline.settings import get_settings
 from import_pipeline.sources import local_path
@@ -63,8 +63,4 @@ def scheduled_import(
     key = str(record.id)
     if not context.instance.has_dynamic_partition(IMPORT_RECORDS_PARTITION, key):
         context.instance.add_dynamic_partitions(IMPORT_RECORDS_PARTITION, [key])
-    return RunRequest(
-        run_key=f"scheduled:{key}",
-        partition_key=key,
-        tags={RECORD_ID_TAG: key, SOURCE_TAG: record.source_name},
-    )
+    return record_run_request(record, f"scheduled:{key}")

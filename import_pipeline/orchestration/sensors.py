@@ -14,7 +14,6 @@ import sqlalchemy.exc
 from dagster import (
     DagsterRunStatus,
     DefaultSensorStatus,
-    RunRequest,
     RunsFilter,
     SensorEvaluationContext,
     SensorResult,
@@ -29,7 +28,7 @@ from import_pipeline.orchestration.partitions import (
     import_records_partitions,
 )
 from import_pipeline.orchestration.resources import DatabaseResource
-from import_pipeline.orchestration.run_config import RECORD_ID_TAG, SOURCE_TAG
+from import_pipeline.orchestration.run_config import record_run_request
 from import_pipeline.services.landing import (
     new_sources,
     scan_landing_directory,
@@ -92,13 +91,7 @@ def new_source_sensor(
             return _database_unusable(error)
         key = str(record.id)
         keys.append(key)
-        requests.append(
-            RunRequest(
-                run_key=f"landed:{key}",
-                partition_key=key,
-                tags={RECORD_ID_TAG: key, SOURCE_TAG: record.source_name},
-            )
-        )
+        requests.append(record_run_request(record, f"landed:{key}"))
         context.log.info(f"{landed.path}: import record {key} ({record.source_name})")
     if not requests:
         return SkipReason("every new file had an unreadable sidecar (see the tick's log)")
@@ -143,11 +136,7 @@ def registered_batches_sensor(
         if key not in known:
             keys.append(key)
         requests.append(
-            RunRequest(
-                run_key="batches:" + ",".join(sorted(str(b) for b in batch_ids)),
-                partition_key=key,
-                tags={RECORD_ID_TAG: key, SOURCE_TAG: record.source_name},
-            )
+            record_run_request(record, "batches:" + ",".join(sorted(map(str, batch_ids))))
         )
     if not requests:
         return SkipReason("every record with waiting batches has a run in progress")
