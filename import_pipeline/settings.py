@@ -6,6 +6,7 @@
 - `IMPORT_PIPELINE_BATCH_SIZE`: source lines per batch when a source is split (50000);
 - `IMPORT_PIPELINE_CHUNK_SIZE`: lines per database transaction inside a batch (2000);
 - `IMPORT_PIPELINE_WRITERS`: chunks of a batch written at once (the CPU count);
+- `IMPORT_PIPELINE_BATCH_WORKERS`: worker processes sharing a large batch (CPU count);
 - `IMPORT_PIPELINE_CONCURRENCY`: batches processed at once in step processes (1);
 - `IMPORT_PIPELINE_LANDING_DIR`, `IMPORT_PIPELINE_LANDING_SETTLE_SECONDS`: the new-source
   sensor's directory (`<data dir>/landing`) and how long a file must be unchanged (5 s);
@@ -54,6 +55,11 @@ class Settings(BaseSettings):
     )
     http_max_bytes: int = Field(
         default=10 * 1024**3, ge=1, description="Largest HTTP(S) source body accepted (bytes)."
+    )
+    batch_workers: int = Field(
+        default_factory=lambda: os.cpu_count() or 1,
+        ge=1,
+        description="Worker processes sharing one large batch (10,000+ lines each).",
     )
     concurrency: int = Field(
         default=1,

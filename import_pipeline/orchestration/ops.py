@@ -104,6 +104,7 @@ def process_import_batch(
             chunk_size=config.chunk_size,
             final_attempt=final_attempt,
             writers=config.writers or get_settings().writers,
+            workers=get_settings().batch_workers,
             http_max_bytes=get_settings().http_max_bytes,
         )
     except TransientBatchError as error:

@@ -1,0 +1,96 @@
+"""A large batch shared out to worker processes: same results, same retry semantics.
+
+Runs real spawned worker processes against real PostgreSQL; the worker threshold is
+lowered so a small file is shared out.
+"""
+
+import json
+
+import pytest
+import sqlalchemy as sa
+
+from import_pipeline.domain.statuses import ImportBatchStatus
+from import_pipeline.references.ingest import ingest_chunk
+from import_pipeline.references.queries import count_references
+from import_pipeline.services import batches
+from import_pipeline.services.batches import TransientBatchError, process_batch
+from import_pipeline.services.planning import start_and_plan
+from import_pipeline.store.imports import unit_of_work
+from import_pipeline_tests.integration.test_import_job import register
+from import_pipeline_tests.integration.test_transient_settling import hold_identifier
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def small_worker_threshold(monkeypatch):
+    monkeypatch.setattr(batches, "MIN_LINES_PER_WORKER", 100)
+
+
+def write(path, count):
+    with path.open("w") as handle:
+        for n in range(1, count + 1):
+            # every 10th line repeats line n - 5 exactly; both land in the same worker
+            ident = n - 5 if n % 10 == 0 else n
+            handle.write(
+                json.dumps({"identifiers": [{"identifier_type": "pm_id", "identifier": ident}]})
+                + "\n"
+            )
+    return path
+
+
+def test_workers_give_one_result_per_line_and_merge_duplicates(
+    pg_engine, tmp_path, small_worker_threshold
+):
+    record_id = register(pg_engine, write(tmp_path / "s.jsonl", 1000))
+    [batch_id] = start_and_plan(pg_engine, record_id, 10_000)
+    report = process_batch(
+        pg_engine, batch_id, ingest_chunk, chunk_size=50, final_attempt=False, workers=2
+    )
+    assert report.status == ImportBatchStatus.COMPLETED
+    assert report.lines_processed == 1000
+    with unit_of_work(pg_engine) as imports:
+        results = imports.list_results(batch_id=batch_id)
+    assert sorted(r.line_number for r in results) == list(range(1, 1001))
+    created = [r for r in results if r.reference_created]
+    assert len(created) == 900
+    by_line = {r.line_number: r.reference_id for r in results}
+    assert all(by_line[n] == by_line[n - 5] for n in range(10, 1001, 10))
+    with pg_engine.connect() as connection:
+        assert count_references(connection) == 900
+
+
+def test_transient_error_in_a_worker_marks_retrying_and_raises(
+    postgres_url, pg_engine, tmp_path, small_worker_threshold
+):
+    record_id = register(pg_engine, write(tmp_path / "s.jsonl", 400))
+    [batch_id] = start_and_plan(pg_engine, record_id, 10_000)
+    impatient = sa.create_engine(
+        sa.make_url(postgres_url).update_query_dict({"options": "-c lock_timeout=200"})
+    )
+    try:
+        with pg_engine.connect() as blocker:
+            blocker.begin()
+            hold_identifier(blocker, 7)
+            with pytest.raises(TransientBatchError, match=r"LockNotAvailable \[55P03\]"):
+                process_batch(
+                    impatient,
+                    batch_id,
+                    ingest_chunk,
+                    chunk_size=1000,
+                    final_attempt=False,
+                    workers=2,
+                )
+            blocker.rollback()
+    finally:
+        impatient.dispose()
+    with unit_of_work(pg_engine) as imports:
+        statuses = {r.line_number: r.status for r in imports.list_results(batch_id=batch_id)}
+    assert statuses[7] == "retrying"
+    assert set(statuses.values()) <= {"retrying", "completed"}
+    assert "completed" in statuses.values()  # the other worker's share was committed
+    report = process_batch(
+        pg_engine, batch_id, ingest_chunk, chunk_size=1000, final_attempt=False, workers=2
+    )
+    assert report.status == ImportBatchStatus.COMPLETED
+    assert report.lines_skipped == sum(1 for s in statuses.values() if s == "completed")
