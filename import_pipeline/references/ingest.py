@@ -16,7 +16,7 @@ again, and the retry sees the other transaction's references and merges into the
 
 import hashlib
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import orjson
@@ -54,11 +54,6 @@ def serialise_enhancement(item: Enhancement) -> tuple[str, str]:
         item.source.encode() + b"\x1f" + item.enhancement_type.encode() + b"\x1f" + content
     )
     return content.decode(), identity.hexdigest()
-
-
-def lookup_owners(connection: sa.Connection, keys: Iterable[str]) -> dict[str, uuid.UUID]:
-    """The reference owning each of `keys` that exists already."""
-    return writer_for(connection).lookup_owners(sorted(set(keys)))
 
 
 def _conflict_details(line: ParsedLine, owners: dict[str, uuid.UUID]) -> str:
