@@ -19,6 +19,7 @@ from import_pipeline.domain.models import ImportBatch
 from import_pipeline.domain.parsing import parse_line
 from import_pipeline.domain.statuses import ImportBatchStatus
 from import_pipeline.references.ingest import ingest_chunk
+from import_pipeline.services.chunk_pipeline import BatchReport, ChunkPipeline, TransientBatchError
 from import_pipeline.sources import iter_source_lines
 from import_pipeline.store.engine import create_db_engine
 from import_pipeline.store.errors import describe_db_error
@@ -53,13 +54,6 @@ class ShardOutcome:
 
 def run_shard(task: ShardTask) -> ShardOutcome:
     """Process one worker's lines (runs in the worker process)."""
-    # Imported here: batches imports this module's caller side, not the other way round.
-    from import_pipeline.services.batches import (  # noqa: PLC0415
-        BatchReport,
-        TransientBatchError,
-        _ChunkPipeline,
-    )
-
     engine = create_db_engine(task.database_url)
     report = BatchReport(task.batch.id, ImportBatchStatus.STARTED)
     try:
@@ -74,7 +68,7 @@ def run_shard(task: ShardTask) -> ShardOutcome:
             for number, text in lines
             if number not in task.settled and zlib.crc32(text) % task.shards == task.shard
         )
-        pipeline = _ChunkPipeline(
+        pipeline = ChunkPipeline(
             engine, task.batch, ingest_chunk, report, final_attempt=task.final_attempt, writers=1
         )
         try:
