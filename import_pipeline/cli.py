@@ -1,4 +1,4 @@
-"""The `import-pipeline` command: demo, db upgrade, import, status, results.
+"""The `import-pipeline` command: demo, db upgrade, import, register, status, results, serve.
 
 Every expected failure (bad database URL, missing source, unknown record id, wrong
 option) ends with a one-line `error: ...` on stderr and exit status 2; a run that
@@ -24,7 +24,7 @@ from import_pipeline.domain.errors import DomainError
 from import_pipeline.domain.models import ImportRecord
 from import_pipeline.domain.statuses import ImportResultStatus
 from import_pipeline.presentation import record_json, result_json
-from import_pipeline.services.finalise import RecordSummary, summarise
+from import_pipeline.services.finalise import RecordSummary, batch_counts, summarise
 from import_pipeline.services.planning import estimate_batch_count
 from import_pipeline.services.registration import register_import
 from import_pipeline.settings import get_settings
@@ -81,7 +81,7 @@ def _parse_record_id(value: str) -> uuid.UUID:
 
 def _batch_counts(engine: sa.Engine, summary: RecordSummary) -> dict[str, dict[str, int]]:
     with unit_of_work(engine) as imports:
-        return {str(b.id): imports.count_results(batch_id=b.id) for b in summary.batches}
+        return batch_counts(imports, summary)
 
 
 def _print_summary(summary: RecordSummary, counts: dict[str, dict[str, int]]) -> None:
@@ -351,6 +351,36 @@ def results(record_id: str, status_filter: str | None, as_json: bool) -> None:
         click.echo(
             f"{row.import_batch_id} line {row.line_number}: {row.status} {reference}{details}"
         )
+
+
+_LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+def serve(host: str, port: int) -> None:
+    """Serve the HTTP API (OpenAPI document at /openapi.json, docs at /docs).
+
+    Needs bearer tokens in IMPORT_PIPELINE_API_TOKENS, except on a loopback address,
+    where the API may run without authentication. The API registers records and batches;
+    the Dagster daemon's `registered_batches_sensor` runs them.
+    """
+    import uvicorn  # noqa: PLC0415 (only this command serves)
+
+    from import_pipeline.api.app import app_from_settings  # noqa: PLC0415
+
+    settings = get_settings()
+    if not settings.api_token_list:
+        if host not in _LOOPBACK_HOSTS:
+            raise click.ClickException(
+                f"refusing to serve on {host} without authentication: set "
+                "IMPORT_PIPELINE_API_TOKENS, or serve on 127.0.0.1"
+            )
+        click.echo("warning: IMPORT_PIPELINE_API_TOKENS is not set; no authentication", err=True)
+    with _friendly_errors():
+        app = app_from_settings(settings)
+    uvicorn.run(app, host=host, port=port, log_level="info")
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ _RECORD_FIELDS = (
     "expected_reference_count",
     "status",
     "failure_details",
+    "finalised_by",
     "created_at",
     "updated_at",
 )
@@ -54,7 +55,10 @@ def record_json(
 def batch_summary_json(
     batch: ImportBatch, counts: dict[str, int], failure_details: list[str]
 ) -> dict[str, Any]:
-    """An `ImportBatchSummary`: counts of all six result statuses and failure details."""
+    """An `ImportBatchSummary`: counts of all six result statuses and failure details.
+
+    Our extra `batch_failure_details` says why a whole batch failed (source unreadable).
+    """
     return {
         "id": str(batch.id),
         "import_batch_id": str(batch.id),
@@ -62,6 +66,7 @@ def batch_summary_json(
         "import_batch_status": str(batch.status),
         "results": {str(status): counts.get(str(status), 0) for status in ImportResultStatus},
         "failure_details": failure_details,
+        "batch_failure_details": batch.failure_details,
     }
 
 

@@ -12,7 +12,12 @@
   sensor's directory (`<data dir>/landing`) and how long a file must be unchanged (5 s);
 - `IMPORT_PIPELINE_SCHEDULED_SOURCE`, `IMPORT_PIPELINE_SCHEDULED_SOURCE_NAME`: the
   scheduled import's dated source and source name (it skips while no source is set);
-- `IMPORT_PIPELINE_HTTP_MAX_BYTES`: the largest HTTP(S) source accepted (10 GiB).
+- `IMPORT_PIPELINE_HTTP_MAX_BYTES`: the largest HTTP(S) source accepted (10 GiB);
+- `IMPORT_PIPELINE_API_TOKENS`: comma-separated bearer tokens of the HTTP API (none: the
+  API may only be served on a loopback address, without authentication);
+- `IMPORT_PIPELINE_STORAGE_ALLOWLIST`: comma-separated `host` or `host:port` entries the
+  API accepts storage URLs from (empty: any public https host);
+- `IMPORT_PIPELINE_API_MAX_BODY_BYTES`: the largest HTTP API request body (64 KiB).
 """
 
 import os
@@ -66,6 +71,29 @@ class Settings(BaseSettings):
         ge=1,
         description="Batches processed at once, each in a step process (1: in-process).",
     )
+
+    api_tokens: str = Field(
+        default="",
+        repr=False,
+        description="Comma-separated bearer tokens accepted by the HTTP API.",
+    )
+    storage_allowlist: str = Field(
+        default="",
+        description="Comma-separated `host` or `host:port` entries storage URLs may name.",
+    )
+    api_max_body_bytes: int = Field(
+        default=64 * 1024, ge=1, description="Largest HTTP API request body (bytes)."
+    )
+
+    @property
+    def api_token_list(self) -> list[str]:
+        """The API's bearer tokens, blanks dropped."""
+        return [token.strip() for token in self.api_tokens.split(",") if token.strip()]
+
+    @property
+    def storage_allowlist_entries(self) -> list[str]:
+        """The storage allow-list's entries, blanks dropped."""
+        return [entry.strip() for entry in self.storage_allowlist.split(",") if entry.strip()]
 
     @property
     def resolved_landing_dir(self) -> Path:

@@ -13,8 +13,16 @@ class UnforeseenStatusMixError(DomainError):
     """Result statuses whose combination has no batch status in the spec's table."""
 
 
-class RecordClosedError(DomainError):
+class RecordClosedError(IllegalTransitionError):
     """A completed or failed import record was asked to accept more batches."""
+
+
+class UnknownRecordError(DomainError):
+    """No import record has the given id."""
+
+
+class UnknownBatchError(DomainError):
+    """No batch with the given id belongs to the given import record."""
 
 
 class SourceUnreadableError(DomainError):

@@ -12,6 +12,7 @@ import uuid
 from pydantic import BaseModel, ConfigDict, Field
 
 from import_pipeline.domain.statuses import (
+    FinalisedBy,
     ImportBatchStatus,
     ImportRecordStatus,
     ImportResultStatus,
@@ -74,6 +75,11 @@ class ImportRecord(BaseModel):
     )
     failure_details: str | None = Field(
         default=None, description="Why the record failed, when it did."
+    )
+    finalised_by: FinalisedBy = Field(
+        default=FinalisedBy.RUN,
+        description="`run`: completed by the run that processes its batches; `importer`: "
+        "stays started until the importer's finalise call (records made over HTTP).",
     )
     created_at: datetime.datetime = Field(default_factory=utc_now, description="Registered at.")
     updated_at: datetime.datetime = Field(default_factory=utc_now, description="Last change at.")

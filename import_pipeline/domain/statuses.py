@@ -55,6 +55,15 @@ class ImportResultStatus(StrEnum):
     """Nothing was written for this line; the details say why."""
 
 
+class FinalisedBy(StrEnum):
+    """Who completes a record once its batches are done (spec section 2)."""
+
+    RUN = "run"
+    """The run that processes the batches: a record registered with all its sources."""
+    IMPORTER = "importer"
+    """The importer's explicit finalise call: a record built up batch by batch over HTTP."""
+
+
 _RECORD_TRANSITIONS: Mapping[ImportRecordStatus, frozenset[ImportRecordStatus]] = {
     ImportRecordStatus.CREATED: frozenset({ImportRecordStatus.STARTED, ImportRecordStatus.FAILED}),
     ImportRecordStatus.STARTED: frozenset(

@@ -5,10 +5,14 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from import_pipeline.domain.errors import DomainError
+from import_pipeline.domain.errors import (
+    DomainError,
+    IllegalTransitionError,
+    UnknownBatchError,
+    UnknownRecordError,
+)
 from import_pipeline.domain.models import ImportBatch, ImportRecord
-from import_pipeline.domain.statuses import ImportBatchStatus, ImportRecordStatus
-from import_pipeline.services.planning import UnknownRecordError
+from import_pipeline.domain.statuses import FinalisedBy, ImportBatchStatus, ImportRecordStatus
 from import_pipeline.store.imports import ImportRepository, unfinished, unit_of_work
 
 
@@ -39,16 +43,61 @@ def summarise(imports: ImportRepository, record_id: uuid.UUID) -> RecordSummary:
     )
 
 
-def finalise_record(engine: sa.Engine, record_id: uuid.UUID) -> RecordSummary:
+def batch_counts(imports: ImportRepository, summary: RecordSummary) -> dict[str, dict[str, int]]:
+    """Results of each of the summary's batches counted by status, by batch id."""
+    return {str(batch.id): imports.count_results(batch_id=batch.id) for batch in summary.batches}
+
+
+@dataclass(frozen=True)
+class BatchSummary:
+    """A batch, its results counted by status, and its lines' failure details."""
+
+    batch: ImportBatch
+    counts: dict[str, int]
+    failure_details: list[str]
+
+
+def summarise_batch(
+    imports: ImportRepository, record_id: uuid.UUID, batch_id: uuid.UUID, max_failures: int
+) -> BatchSummary:
+    """The batch's summary, with up to `max_failures` failure details in line order.
+
+    Raises `UnknownRecordError` for an unknown record and `UnknownBatchError` for a
+    batch that does not exist or belongs to another record.
+    """
+    if imports.get_record(record_id) is None:
+        raise UnknownRecordError(f"no import record with id {record_id}")
+    batch = imports.get_batch(batch_id)
+    if batch is None or batch.import_record_id != record_id:
+        raise UnknownBatchError(f"import record {record_id} has no batch with id {batch_id}")
+    return BatchSummary(
+        batch=batch,
+        counts=imports.count_results(batch_id=batch_id),
+        failure_details=imports.line_failures(batch_id, max_failures),
+    )
+
+
+def finalise_record(
+    engine: sa.Engine, record_id: uuid.UUID, *, by: FinalisedBy = FinalisedBy.RUN
+) -> RecordSummary:
     """Complete the record (or fail it when no source could be read) and summarise it.
 
-    Refused with `UnfinishedBatchesError` while a batch is unfinished. A record that is
-    already completed or failed is left as it is.
+    `by` says who asks. The run that processed the batches completes only records it
+    finalises (`finalised_by == run`); a record the importer finalises stays `started`
+    for more batches. The importer's call completes any open record, and is refused with
+    `IllegalTransitionError` for a failed one. Both are refused with
+    `UnfinishedBatchesError` while a batch is unfinished; a completed record is left as
+    it is (finalising twice is harmless).
     """
     with unit_of_work(engine) as imports:
         record = imports.get_record(record_id, for_update=True)
         if record is None:
             raise UnknownRecordError(f"no import record with id {record_id}")
+        if by == FinalisedBy.IMPORTER and record.status == ImportRecordStatus.FAILED:
+            raise IllegalTransitionError(
+                f"import record {record_id} has failed ({record.failure_details}); "
+                "it cannot be finalised"
+            )
         batches = imports.list_batches(record_id)
         pending = [batch for batch in batches if unfinished(batch)]
         if pending:
@@ -56,23 +105,30 @@ def finalise_record(engine: sa.Engine, record_id: uuid.UUID) -> RecordSummary:
                 f"import record {record_id} has {len(pending)} unfinished batch(es), "
                 f"first {pending[0].id}"
             )
-        if record.status in {ImportRecordStatus.CREATED, ImportRecordStatus.STARTED}:
-            unreadable = [
-                batch
-                for batch in batches
-                if batch.status == ImportBatchStatus.FAILED and batch.failure_details
-            ]
-            if batches and len(unreadable) == len(batches):
-                reason = "every source was unreadable: " + "; ".join(
-                    str(batch.failure_details) for batch in unreadable[:3]
-                )
-                record = record.moved_to(ImportRecordStatus.FAILED, reason)
-            else:
-                if record.status == ImportRecordStatus.CREATED:
-                    record = record.moved_to(ImportRecordStatus.STARTED)
-                record = record.moved_to(ImportRecordStatus.COMPLETED)
-            imports.save_record(record)
+        left_to_importer = by == FinalisedBy.RUN and record.finalised_by == FinalisedBy.IMPORTER
+        if not left_to_importer and record.status in {
+            ImportRecordStatus.CREATED,
+            ImportRecordStatus.STARTED,
+        }:
+            imports.save_record(_finished(record, batches))
         return summarise(imports, record_id)
+
+
+def _finished(record: ImportRecord, batches: list[ImportBatch]) -> ImportRecord:
+    """The record completed, or failed when every one of its sources was unreadable."""
+    unreadable = [
+        batch
+        for batch in batches
+        if batch.status == ImportBatchStatus.FAILED and batch.failure_details
+    ]
+    if batches and len(unreadable) == len(batches):
+        reason = "every source was unreadable: " + "; ".join(
+            str(batch.failure_details) for batch in unreadable[:3]
+        )
+        return record.moved_to(ImportRecordStatus.FAILED, reason)
+    if record.status == ImportRecordStatus.CREATED:
+        record = record.moved_to(ImportRecordStatus.STARTED)
+    return record.moved_to(ImportRecordStatus.COMPLETED)
 
 
 def fail_record(engine: sa.Engine, record_id: uuid.UUID, reason: str) -> None:

@@ -4,15 +4,11 @@ import uuid
 
 import sqlalchemy as sa
 
-from import_pipeline.domain.errors import DomainError, SourceUnreadableError
+from import_pipeline.domain.errors import DomainError, SourceUnreadableError, UnknownRecordError
 from import_pipeline.domain.models import ImportBatch
 from import_pipeline.domain.statuses import ImportBatchStatus, ImportRecordStatus
 from import_pipeline.sources import count_lines, local_path
 from import_pipeline.store.imports import ImportRepository, unfinished, unit_of_work
-
-
-class UnknownRecordError(DomainError):
-    """No import record has the given id."""
 
 
 def line_ranges(total_lines: int, batch_size: int) -> list[tuple[int, int]]:

@@ -1,12 +1,23 @@
-"""Registering an import: one ImportRecord and one ImportBatch per source."""
+"""Registering an import: one ImportRecord and one ImportBatch per source.
 
+A record is registered with all its sources at once (CLI, sensors, schedule), or built
+up batch by batch (`add_batch`, the HTTP API).
+"""
+
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
 import sqlalchemy as sa
 
-from import_pipeline.domain.errors import DomainError, SourceUnreadableError
+from import_pipeline.domain.errors import (
+    DomainError,
+    RecordClosedError,
+    SourceUnreadableError,
+    UnknownRecordError,
+)
 from import_pipeline.domain.models import ImportBatch, ImportRecord
+from import_pipeline.domain.statuses import ImportRecordStatus
 from import_pipeline.sources import local_path
 from import_pipeline.store.imports import unit_of_work
 
@@ -45,3 +56,30 @@ def register_import(
         imports.add_record(record)
         imports.add_batches(batches)
     return record, batches
+
+
+def open_record(engine: sa.Engine, record: ImportRecord) -> ImportRecord:
+    """Store a record with no batches yet; `add_batch` adds them one by one."""
+    with unit_of_work(engine) as imports:
+        imports.add_record(record)
+    return record
+
+
+def add_batch(engine: sa.Engine, record_id: uuid.UUID, storage_url: str) -> ImportBatch:
+    """Register one more batch (`created`) of an open record; a sensor will run it.
+
+    Raises `UnknownRecordError` for an unknown record and `RecordClosedError` for a
+    completed or failed one. The record's row is locked, so a batch cannot slip in while
+    the record is being finalised.
+    """
+    with unit_of_work(engine) as imports:
+        record = imports.get_record(record_id, for_update=True)
+        if record is None:
+            raise UnknownRecordError(f"no import record with id {record_id}")
+        if record.status in {ImportRecordStatus.COMPLETED, ImportRecordStatus.FAILED}:
+            raise RecordClosedError(
+                f"import record {record_id} is {record.status} and accepts no new batches"
+            )
+        batch = ImportBatch(import_record_id=record_id, storage_url=normalise_source(storage_url))
+        imports.add_batches([batch])
+    return batch

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from import_pipeline.domain.models import ImportBatch, ImportRecord, ImportResult, utc_now
 from import_pipeline.domain.statuses import (
     RESULT_TERMINAL_STATUSES,
+    FinalisedBy,
     ImportBatchStatus,
     ImportResultStatus,
 )
@@ -105,15 +106,20 @@ class ImportRepository:
     ) -> list[tuple[ImportRecord, list[uuid.UUID]]]:
         """Open records (created or started) with batches still `created`, oldest first.
 
-        Only batches registered before `registered_before` count, so that a command that
-        registers and then runs an import at once is not raced by a sensor.
+        A batch of a record the run finalises counts only when it was registered before
+        `registered_before`, so that a command that registers and then runs an import at
+        once is not raced by a sensor. Batches of records the importer finalises (the
+        HTTP API) count at once: nothing else will run them.
         """
         rows = self.connection.execute(
             sa.select(import_batch.c.import_record_id, import_batch.c.id)
             .join(import_record, import_record.c.id == import_batch.c.import_record_id)
             .where(
                 import_batch.c.status == ImportBatchStatus.CREATED,
-                import_batch.c.created_at < registered_before,
+                sa.or_(
+                    import_batch.c.created_at < registered_before,
+                    import_record.c.finalised_by == FinalisedBy.IMPORTER,
+                ),
                 import_record.c.status.in_(["created", "started"]),
             )
             .order_by(import_batch.c.created_at)
@@ -272,7 +278,7 @@ class ImportRepository:
         )
         if record_id is not None:
             query = query.order_by(None).order_by(
-                import_batch.c.storage_url, import_result.c.line_number
+                import_batch.c.storage_url, import_result.c.line_number, import_result.c.id
             )
         query = self._scoped(query, record_id=record_id, batch_id=batch_id)
         if status is not None:
@@ -291,6 +297,22 @@ class ImportRepository:
             .order_by(import_result.c.line_number)
             .limit(limit),
             record_id=record_id,
+        )
+        return [str(details) for details in self.connection.execute(query).scalars()]
+
+    def line_failures(self, batch_id: uuid.UUID, limit: int) -> list[str]:
+        """Failure details of the batch's failed and partially failed lines, in line order."""
+        query = (
+            sa.select(import_result.c.failure_details)
+            .where(
+                import_result.c.import_batch_id == batch_id,
+                import_result.c.status.in_(
+                    [ImportResultStatus.FAILED, ImportResultStatus.PARTIALLY_FAILED]
+                ),
+                import_result.c.failure_details.is_not(None),
+            )
+            .order_by(import_result.c.line_number)
+            .limit(limit)
         )
         return [str(details) for details in self.connection.execute(query).scalars()]
 

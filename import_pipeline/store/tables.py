@@ -6,6 +6,8 @@ domains meet only through ids. The schema is created by the alembic migrations i
 `import_pipeline/store/migrations`, never by `metadata.create_all`.
 """
 
+import datetime
+
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -19,7 +21,38 @@ metadata = sa.MetaData(
     }
 )
 
-_TIMESTAMP = sa.DateTime(timezone=True)
+
+class UtcDateTime(sa.TypeDecorator[datetime.datetime]):
+    """A timestamp stored in UTC and always read back timezone-aware.
+
+    PostgreSQL keeps the zone (timestamptz); SQLite stores text without one, so values
+    are converted to UTC before they are written and marked UTC when they are read.
+    Naive values are taken as UTC.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(
+        self, value: datetime.datetime | None, dialect: sa.Dialect
+    ) -> datetime.datetime | None:
+        """UTC, whatever zone the value was given in."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=datetime.UTC)
+        return value.astimezone(datetime.UTC)
+
+    def process_result_value(
+        self, value: datetime.datetime | None, dialect: sa.Dialect
+    ) -> datetime.datetime | None:
+        """Timezone-aware: a naive value read from SQLite is UTC."""
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=datetime.UTC)
+        return value
+
+
+_TIMESTAMP = UtcDateTime()
 JSON_DOCUMENT = sa.JSON().with_variant(JSONB(), "postgresql")
 
 import_record = sa.Table(
@@ -35,6 +68,7 @@ import_record = sa.Table(
     sa.Column("expected_reference_count", sa.Integer, nullable=False),
     sa.Column("status", sa.String(32), nullable=False),
     sa.Column("failure_details", sa.Text),
+    sa.Column("finalised_by", sa.String(16), nullable=False, server_default="run"),
     sa.Column("created_at", _TIMESTAMP, nullable=False),
     sa.Column("updated_at", _TIMESTAMP, nullable=False),
 )

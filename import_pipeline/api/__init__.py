@@ -1,0 +1,1 @@
+"""The HTTP API (FastAPI): importer programs register imports and batches, read results."""

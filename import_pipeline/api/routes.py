@@ -1,0 +1,194 @@
+"""The `/imports` routes: each reads its input, calls one service, and shapes the answer.
+
+The API registers records and batches and reads them back; it never processes a batch.
+`registered_batches_sensor` starts the import job for a record's partition once a batch
+is waiting.
+"""
+
+import uuid
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, Query, Request, Response, status
+
+from import_pipeline.api.schemas import (
+    ErrorBody,
+    ImportBatchIn,
+    ImportBatchRead,
+    ImportBatchSummary,
+    ImportRecordIn,
+    ImportRecordRead,
+    ImportResultRead,
+)
+from import_pipeline.domain.errors import UnknownRecordError
+from import_pipeline.domain.models import ImportRecord
+from import_pipeline.domain.statuses import FinalisedBy, ImportResultStatus
+from import_pipeline.presentation import batch_json, batch_summary_json, record_json, result_json
+from import_pipeline.services.finalise import (
+    batch_counts,
+    finalise_record,
+    summarise,
+    summarise_batch,
+)
+from import_pipeline.services.registration import add_batch, open_record
+from import_pipeline.services.storage_policy import StoragePolicy
+from import_pipeline.store.imports import unit_of_work
+
+# Most failure details one batch summary lists (GET .../results lists every one).
+MAX_SUMMARY_FAILURES = 10_000
+_MAX_OFFSET = 1_000_000_000
+
+router = APIRouter(prefix="/imports", tags=["imports"])
+
+
+def _engine(request: Request) -> sa.Engine:
+    engine: sa.Engine = request.app.state.engine
+    return engine
+
+
+def _policy(request: Request) -> StoragePolicy:
+    policy: StoragePolicy = request.app.state.storage_policy
+    return policy
+
+
+Engine = Annotated[sa.Engine, Depends(_engine)]
+Policy = Annotated[StoragePolicy, Depends(_policy)]
+Limit = Annotated[int, Query(ge=1, le=1000, description="Most items in one page.")]
+Offset = Annotated[int, Query(ge=0, le=_MAX_OFFSET, description="Items to skip.")]
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"model": ErrorBody, "description": description}
+
+
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: _error("No such import record (or no such batch in it).")
+}
+
+
+def _link_next(request: Request, response: Response, count: int, limit: int, offset: int) -> None:
+    """A `Link: <...>; rel="next"` header when the page was full (there may be more)."""
+    if count == limit:
+        url = request.url.include_query_params(limit=limit, offset=offset + limit)
+        response.headers["Link"] = f'<{url}>; rel="next"'
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ImportRecordRead,
+    summary="Create an import record",
+)
+def create_import(body: ImportRecordIn, engine: Engine) -> dict[str, Any]:
+    """Register an import record; add its batches with `POST /imports/{id}/batches`.
+
+    The record stays open (`created`, then `started`) until `POST /imports/{id}/finalise`.
+    """
+    record = open_record(
+        engine, ImportRecord(**body.model_dump(), finalised_by=FinalisedBy.IMPORTER)
+    )
+    with unit_of_work(engine) as imports:
+        return record_json(summarise(imports, record.id), {})
+
+
+@router.get("", response_model=list[ImportRecordRead], summary="List import records")
+def list_imports(
+    request: Request, response: Response, engine: Engine, limit: Limit = 100, offset: Offset = 0
+) -> list[dict[str, Any]]:
+    """Import records, newest first, without their batches (see `GET /imports/{id}`)."""
+    with unit_of_work(engine) as imports:
+        records = imports.list_records(limit=limit, offset=offset)
+    _link_next(request, response, len(records), limit, offset)
+    return [
+        record.model_dump(mode="json") | {"batches": None, "results": None} for record in records
+    ]
+
+
+@router.get(
+    "/{record_id}",
+    response_model=ImportRecordRead,
+    responses=NOT_FOUND,
+    summary="Read an import record with its batches",
+)
+def read_import(record_id: uuid.UUID, engine: Engine) -> dict[str, Any]:
+    """The record, its batches with their statuses and result counts, and its totals."""
+    with unit_of_work(engine) as imports:
+        summary = summarise(imports, record_id)
+        return record_json(summary, batch_counts(imports, summary))
+
+
+@router.post(
+    "/{record_id}/batches",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=ImportBatchRead,
+    responses={
+        **NOT_FOUND,
+        403: _error("The storage URL is not allowed (allow-list, https, public address)."),
+        409: _error("The record is completed or failed and accepts no new batches."),
+    },
+    summary="Add a batch to an import record",
+)
+def create_batch(
+    record_id: uuid.UUID, body: ImportBatchIn, engine: Engine, policy: Policy
+) -> dict[str, Any]:
+    """Register a batch (`created`); a sensor runs the import job for it shortly after."""
+    with unit_of_work(engine) as imports:
+        if imports.get_record(record_id) is None:  # 404 before any DNS look-up
+            raise UnknownRecordError(f"no import record with id {record_id}")
+    policy.check(body.storage_url)
+    return batch_json(add_batch(engine, record_id, body.storage_url))
+
+
+@router.get(
+    "/{record_id}/batches/{batch_id}/summary",
+    response_model=ImportBatchSummary,
+    responses=NOT_FOUND,
+    summary="Summarise a batch's results",
+)
+def read_batch_summary(record_id: uuid.UUID, batch_id: uuid.UUID, engine: Engine) -> Any:
+    """Results counted by status, and the failure details of failed lines."""
+    with unit_of_work(engine) as imports:
+        summary = summarise_batch(imports, record_id, batch_id, MAX_SUMMARY_FAILURES)
+    return batch_summary_json(summary.batch, summary.counts, summary.failure_details)
+
+
+@router.get(
+    "/{record_id}/results",
+    response_model=list[ImportResultRead],
+    responses=NOT_FOUND,
+    summary="List an import record's results",
+)
+def list_import_results(  # noqa: PLR0917 (FastAPI passes each parameter by name)
+    record_id: uuid.UUID,
+    request: Request,
+    response: Response,
+    engine: Engine,
+    status_filter: Annotated[
+        ImportResultStatus | None, Query(alias="status", description="Only this status.")
+    ] = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> list[dict[str, Any]]:
+    """One result per non-blank source line, in source order, optionally of one status."""
+    with unit_of_work(engine) as imports:
+        summarise(imports, record_id)  # raises for an unknown record
+        rows = imports.list_results(
+            record_id=record_id, status=status_filter, limit=limit, offset=offset
+        )
+    _link_next(request, response, len(rows), limit, offset)
+    return [result_json(row) for row in rows]
+
+
+@router.post(
+    "/{record_id}/finalise",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={
+        **NOT_FOUND,
+        409: _error("A batch is unfinished, or the record has failed."),
+    },
+    summary="Finalise an import record",
+)
+def finalise_import(record_id: uuid.UUID, engine: Engine) -> Response:
+    """Complete the record once every batch is done; finalising twice is harmless."""
+    finalise_record(engine, record_id, by=FinalisedBy.IMPORTER)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

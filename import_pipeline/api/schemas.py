@@ -1,0 +1,170 @@
+"""Request and response bodies of the HTTP API, in the DESTINY SDK's field names.
+
+Requests are the SDK's `ImportRecordIn` and `ImportBatchIn`; unknown fields are refused
+(422) so that a misspelt field is not silently dropped. Responses are the SDK's
+`ImportRecordRead`, `ImportBatchRead`, `ImportBatchSummary` and `ImportResultRead`, plus
+our extra fields (the SDK's models ignore keys they do not know). Text is refused when
+it holds a NUL character, which no database text column stores.
+"""
+
+import datetime
+import uuid
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+
+from import_pipeline.domain.models import utc_now
+from import_pipeline.domain.statuses import (
+    FinalisedBy,
+    ImportBatchStatus,
+    ImportRecordStatus,
+    ImportResultStatus,
+)
+
+# Largest value of the database's integer column.
+_INT32_MAX = 2**31 - 1
+
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain a NUL character")
+    return value
+
+
+Name = Annotated[str, Field(min_length=1, max_length=500), AfterValidator(_no_nul)]
+Text = Annotated[str, Field(max_length=100_000), AfterValidator(_no_nul)]
+
+
+class ImportRecordIn(BaseModel):
+    """A new import record (the SDK's `ImportRecordIn`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    search_string: Text | None = Field(default=None, description="The search that was run.")
+    searched_at: datetime.datetime = Field(
+        default_factory=utc_now, description="When it was run (naive times are taken as UTC)."
+    )
+    processor_name: Name = Field(description="The program that produced the source files.")
+    processor_version: Name = Field(description="That program's version.")
+    notes: Text | None = Field(default=None, description="Free-text notes.")
+    expected_reference_count: int = Field(
+        ge=-1, le=_INT32_MAX, description="References the importer expects; -1 when unknown."
+    )
+    source_name: Name = Field(description="Where the references come from.")
+
+    @field_validator("searched_at")
+    @classmethod
+    def _in_utc(cls, value: datetime.datetime) -> datetime.datetime:
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=datetime.UTC)
+        try:
+            return value.astimezone(datetime.UTC)
+        except OverflowError:
+            raise ValueError("is out of range once converted to UTC") from None
+
+
+class ImportBatchIn(BaseModel):
+    """A new batch of a record (the SDK's `ImportBatchIn`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    storage_url: Annotated[str, Field(min_length=1, max_length=2048), AfterValidator(_no_nul)] = (
+        Field(description="https:// URL of a .jsonl or .jsonl.gz file (http: allow-listed only).")
+    )
+
+    @field_validator("storage_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 (raises ValueError for a bad port)
+        except ValueError as error:
+            raise ValueError(f"is not a valid URL ({error})") from None
+        if parts.scheme not in {"http", "https"} or not parts.hostname:
+            raise ValueError("must be an http:// or https:// URL with a host")
+        return value
+
+
+class ImportBatchRead(BaseModel):
+    """A batch (the SDK's `ImportBatchRead`) with its line range and result counts."""
+
+    id: uuid.UUID
+    import_record_id: uuid.UUID
+    storage_url: str
+    status: ImportBatchStatus
+    line_start: int | None = Field(description="First source line of a split batch.")
+    line_end: int | None = Field(description="Last source line of a split batch.")
+    failure_details: str | None = Field(description="Why the whole batch failed, if it did.")
+    created_at: datetime.datetime
+    updated_at: datetime.datetime
+    import_record: None = None
+    import_results: None = None
+    results: dict[str, int] | None = Field(
+        default=None, description="Results counted by status (in a record's batches)."
+    )
+
+
+class ImportRecordRead(BaseModel):
+    """A record (the SDK's `ImportRecordRead`) with its batches and result counts."""
+
+    id: uuid.UUID
+    source_name: str
+    processor_name: str
+    processor_version: str
+    search_string: str | None
+    searched_at: datetime.datetime
+    notes: str | None
+    expected_reference_count: int
+    status: ImportRecordStatus
+    failure_details: str | None = Field(description="Why the record failed, if it did.")
+    finalised_by: FinalisedBy = Field(description="Who completes the record: run or importer.")
+    created_at: datetime.datetime
+    updated_at: datetime.datetime
+    batches: list[ImportBatchRead] | None = Field(
+        default=None, description="The record's batches (not listed by GET /imports)."
+    )
+    results: dict[str, int] | None = Field(
+        default=None,
+        description="Results counted by status, plus references_created/references_matched.",
+    )
+    failure_samples: list[str] | None = Field(
+        default=None, description="A few failure details of failed lines."
+    )
+
+
+class ImportBatchSummary(BaseModel):
+    """A batch's results counted by status, and its lines' failure details."""
+
+    id: uuid.UUID
+    import_batch_id: uuid.UUID
+    storage_url: str
+    import_batch_status: ImportBatchStatus
+    results: dict[ImportResultStatus, int] = Field(description="All six statuses, zeros included.")
+    failure_details: list[str] = Field(
+        description="Details of failed and partially failed lines, each starting 'Entry <line>'."
+    )
+    batch_failure_details: str | None = Field(
+        default=None, description="Why the whole batch failed (its source unreadable), if it did."
+    )
+
+
+class ImportResultRead(BaseModel):
+    """One line's outcome (the SDK's `ImportResultRead`) with status and line number."""
+
+    id: uuid.UUID
+    import_batch_id: uuid.UUID
+    line_number: int
+    status: ImportResultStatus
+    reference_id: uuid.UUID | None
+    reference_created: bool | None = Field(description="True: created; False: matched.")
+    failure_details: str | None
+    created_at: datetime.datetime
+    updated_at: datetime.datetime
+    import_batch: None = None
+
+
+class ErrorBody(BaseModel):
+    """The body of every error response: one sentence saying what is wrong."""
+
+    detail: str
