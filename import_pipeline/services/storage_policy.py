@@ -36,6 +36,18 @@ def _normalised_host(host: str) -> str:
     return host.strip("[]").rstrip(".").lower()
 
 
+def _allow_list_entry(entry: str) -> str:
+    """`host` or `host:port`, lower-cased; an IPv6 host keeps brackets before a port."""
+    entry = entry.strip().lower()
+    if entry.startswith("[") and "]:" in entry:
+        host, port = entry[1:].split("]:", 1)
+        return f"[{_normalised_host(host)}]:{port}"
+    if entry.count(":") == 1:
+        host, port = entry.split(":")
+        return f"{_normalised_host(host)}:{port}"
+    return _normalised_host(entry)
+
+
 def _is_public(address: str) -> bool:
     ip = ipaddress.ip_address(address.split("%", 1)[0])  # drop an IPv6 zone index
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
@@ -53,7 +65,7 @@ class StoragePolicy:
     @classmethod
     def from_entries(cls, entries: Iterable[str]) -> "StoragePolicy":
         """A policy allowing `host` or `host:port` entries (case-insensitive)."""
-        return cls(allowlist=frozenset(_normalised_host(entry) for entry in entries if entry))
+        return cls(allowlist=frozenset(_allow_list_entry(entry) for entry in entries if entry))
 
     def allow_listed(self, parts: SplitResult) -> bool:
         """True when the URL's host, or host and port, is on the allow-list."""
