@@ -16,15 +16,21 @@ from dagster import (
 
 from import_pipeline.definitions import build_definitions
 from import_pipeline.domain.models import ImportRecord
+from import_pipeline.domain.statuses import (
+    FinalisedBy,
+    ImportBatchStatus,
+    ImportRecordStatus,
+)
 from import_pipeline.orchestration.partitions import IMPORT_RECORDS_PARTITION
 from import_pipeline.orchestration.resources import DatabaseResource
 from import_pipeline.orchestration.schedules import scheduled_import
 from import_pipeline.orchestration.sensors import new_source_sensor, registered_batches_sensor
-from import_pipeline.services.registration import register_import
+from import_pipeline.services.finalise import finalise_record
+from import_pipeline.services.registration import add_batch, open_record, register_import
 from import_pipeline.settings import get_settings
 from import_pipeline.store.imports import unit_of_work
 from import_pipeline.store.tables import import_batch
-from import_pipeline_tests.conftest import SDK_SAMPLES
+from import_pipeline_tests.conftest import SDK_SAMPLES, non_blank_lines
 
 
 @pytest.fixture
@@ -203,3 +209,48 @@ def test_registration_job_registers_a_record_the_sensor_then_runs(settings_env, 
         [request] = tick(registered_batches_sensor, instance).run_requests
     assert request.partition_key == key
     assert request.tags["import_pipeline/source"] == "launchpad"
+
+
+def test_batches_added_over_http_run_at_once_and_the_record_waits_for_finalise(
+    settings_env, sqlite_url
+):
+    """A record the importer finalises: each batch gets its own run, the record stays open."""
+    engine = DatabaseResource(database_url=sqlite_url).engine
+    record = open_record(
+        engine,
+        ImportRecord(
+            source_name="api",
+            processor_name="p",
+            processor_version="1",
+            finalised_by=FinalisedBy.IMPORTER,
+        ),
+    )
+    job = build_definitions().resolve_job_def("import_references")
+    with instance_for_test() as instance:
+        for sample in ("eppi_import.jsonl", "eppi_import_with_raw.jsonl"):
+            batch = add_batch(engine, record.id, str(SDK_SAMPLES / sample))
+            result = tick(registered_batches_sensor, instance)  # no grace period
+            [request] = result.run_requests
+            assert request.run_key == f"batches:{batch.id}"
+            for add in result.dynamic_partitions_requests:
+                instance.add_dynamic_partitions(IMPORT_RECORDS_PARTITION, add.partition_keys)
+            run = job.execute_in_process(
+                run_config=request.run_config,
+                instance=instance,
+                partition_key=request.partition_key,
+                tags=request.tags,
+            )
+            assert run.success
+            with unit_of_work(engine) as imports:
+                assert imports.get_record(record.id).status == ImportRecordStatus.STARTED
+                assert imports.get_batch(batch.id).status == ImportBatchStatus.COMPLETED
+            assert tick(registered_batches_sensor, instance).run_requests == []
+    finalise_record(engine, record.id, by=FinalisedBy.IMPORTER)
+    with unit_of_work(engine) as imports:
+        assert imports.get_record(record.id).status == ImportRecordStatus.COMPLETED
+        counts = imports.count_results(record_id=record.id)
+    expected = sum(
+        non_blank_lines(SDK_SAMPLES / name)
+        for name in ("eppi_import.jsonl", "eppi_import_with_raw.jsonl")
+    )
+    assert counts["completed"] == expected
