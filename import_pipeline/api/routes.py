@@ -20,7 +20,6 @@ from import_pipeline.api.schemas import (
     ImportRecordRead,
     ImportResultRead,
 )
-from import_pipeline.domain.errors import UnknownRecordError
 from import_pipeline.domain.models import ImportRecord
 from import_pipeline.domain.statuses import FinalisedBy, ImportResultStatus
 from import_pipeline.presentation import batch_json, batch_summary_json, record_json, result_json
@@ -30,7 +29,7 @@ from import_pipeline.services.finalise import (
     summarise,
     summarise_batch,
 )
-from import_pipeline.services.registration import add_batch, open_record
+from import_pipeline.services.registration import add_batch, open_record, open_record_for_batches
 from import_pipeline.services.storage_policy import StoragePolicy
 from import_pipeline.store.imports import unit_of_work
 
@@ -132,9 +131,8 @@ def create_batch(
     record_id: uuid.UUID, body: ImportBatchIn, engine: Engine, policy: Policy
 ) -> dict[str, Any]:
     """Register a batch (`created`); a sensor runs the import job for it shortly after."""
-    with unit_of_work(engine) as imports:
-        if imports.get_record(record_id) is None:  # 404 before any DNS look-up
-            raise UnknownRecordError(f"no import record with id {record_id}")
+    with unit_of_work(engine) as imports:  # 404 or 409 before any DNS look-up
+        open_record_for_batches(imports, record_id)
     policy.check(body.storage_url)
     return batch_json(add_batch(engine, record_id, body.storage_url))
 

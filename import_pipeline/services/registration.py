@@ -19,7 +19,7 @@ from import_pipeline.domain.errors import (
 from import_pipeline.domain.models import ImportBatch, ImportRecord
 from import_pipeline.domain.statuses import ImportRecordStatus
 from import_pipeline.sources import local_path
-from import_pipeline.store.imports import unit_of_work
+from import_pipeline.store.imports import ImportRepository, unit_of_work
 
 
 def normalise_source(source: str) -> str:
@@ -65,21 +65,30 @@ def open_record(engine: sa.Engine, record: ImportRecord) -> ImportRecord:
     return record
 
 
+def open_record_for_batches(imports: ImportRepository, record_id: uuid.UUID) -> ImportRecord:
+    """The record, if it may take more batches.
+
+    Raises `UnknownRecordError` for an unknown record and `RecordClosedError` for a
+    completed or failed one.
+    """
+    record = imports.get_record(record_id, for_update=True)
+    if record is None:
+        raise UnknownRecordError(f"no import record with id {record_id}")
+    if record.status in {ImportRecordStatus.COMPLETED, ImportRecordStatus.FAILED}:
+        raise RecordClosedError(
+            f"import record {record_id} is {record.status} and accepts no new batches"
+        )
+    return record
+
+
 def add_batch(engine: sa.Engine, record_id: uuid.UUID, storage_url: str) -> ImportBatch:
     """Register one more batch (`created`) of an open record; a sensor will run it.
 
-    Raises `UnknownRecordError` for an unknown record and `RecordClosedError` for a
-    completed or failed one. The record's row is locked, so a batch cannot slip in while
-    the record is being finalised.
+    Raises as `open_record_for_batches` does. The record's row is locked, so a batch
+    cannot slip in while the record is being finalised.
     """
     with unit_of_work(engine) as imports:
-        record = imports.get_record(record_id, for_update=True)
-        if record is None:
-            raise UnknownRecordError(f"no import record with id {record_id}")
-        if record.status in {ImportRecordStatus.COMPLETED, ImportRecordStatus.FAILED}:
-            raise RecordClosedError(
-                f"import record {record_id} is {record.status} and accepts no new batches"
-            )
+        open_record_for_batches(imports, record_id)
         batch = ImportBatch(import_record_id=record_id, storage_url=normalise_source(storage_url))
         imports.add_batches([batch])
     return batch
