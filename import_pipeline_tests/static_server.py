@@ -29,7 +29,7 @@ def serve_directory(directory: Path) -> Iterator[str]:
     """Serve `directory` on 127.0.0.1 (a free port); yields the base URL."""
     handler = functools.partial(_Handler, directory=str(directory))
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{httpd.server_address[1]}"

@@ -7,6 +7,7 @@ from fastapi.testclient import TestClient
 
 from import_pipeline.api.app import create_app
 from import_pipeline.services.storage_policy import StoragePolicy
+from import_pipeline.store.engine import create_db_engine
 from import_pipeline_tests.api.conftest import OTHER_TOKEN, RECORD_IN, TOKEN
 
 ANY_ID = uuid.uuid4()
@@ -21,14 +22,25 @@ ROUTES = [
 ]
 
 
-@pytest.mark.parametrize(("method", "path", "body"), ROUTES)
+@pytest.fixture
+def sqlite_client(sqlite_url):
+    """The API on SQLite (authentication does not depend on the store)."""
+    engine = create_db_engine(sqlite_url)
+    app = create_app(engine, tokens=[TOKEN], storage_policy=StoragePolicy(), max_body_bytes=4096)
+    with TestClient(app) as test_client:
+        yield test_client
+    engine.dispose()
+
+
+@pytest.mark.parametrize(("method", "path", "body"), ROUTES, ids=[f"{m} {p}" for m, p, _ in ROUTES])
 @pytest.mark.parametrize(
-    "authorization", [None, "Bearer wrong-token", f"Basic {TOKEN}", "Bearer", f"Bearer {TOKEN}x"]
+    "authorization",
+    [None, "Bearer wrong-token", f"Basic {TOKEN}", "Bearer", f"Bearer {TOKEN}x"],
+    ids=["none", "wrong", "basic", "empty", "longer"],
 )
-def test_every_route_needs_a_valid_token(client, method, path, body, authorization):
+def test_every_route_needs_a_valid_token(sqlite_client, method, path, body, authorization):
     headers = {"Authorization": authorization} if authorization else {}
-    client.headers.pop("Authorization")
-    response = client.request(method, path, json=body, headers=headers)
+    response = sqlite_client.request(method, path, json=body, headers=headers)
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"] == "Bearer"
     assert response.json() == {
@@ -36,7 +48,7 @@ def test_every_route_needs_a_valid_token(client, method, path, body, authorizati
     }
 
 
-@pytest.mark.parametrize("token", [TOKEN, OTHER_TOKEN])
+@pytest.mark.parametrize("token", [TOKEN, OTHER_TOKEN], ids=["first", "second"])
 def test_each_configured_token_is_accepted(client, token):
     response = client.get("/imports", headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 200
