@@ -13,13 +13,17 @@ import time
 import urllib.error
 import urllib.request
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, cast
 from urllib.parse import unquote, urlsplit
 
-from import_pipeline.domain.errors import SourceUnreadableError
+from import_pipeline.domain.errors import DomainError, SourceUnreadableError
+
+# Called with the URL and the peer address once a connection is made; raises a
+# `DomainError` to refuse it (see `services.storage_policy.StoragePolicy.check_peer`).
+PeerCheck = Callable[[str, str], None]
 
 _GZIP_MAGIC = b"\x1f\x8b"
 HTTP_TIMEOUT_SECONDS = 60
@@ -78,6 +82,35 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
         )
 
 
+def _checked_opener(
+    storage_url: str, peer_check: PeerCheck | None
+) -> urllib.request.OpenerDirector:
+    """An opener refusing redirects and, with `peer_check`, vetting each peer address."""
+    if peer_check is None:
+        return urllib.request.build_opener(_NoRedirects)
+    check: PeerCheck = peer_check  # bound for the connection classes below
+
+    def vetted(base: type[http.client.HTTPConnection]) -> type[http.client.HTTPConnection]:
+        class Vetted(base):  # type: ignore[valid-type,misc]
+            def connect(self) -> None:
+                super().connect()
+                check(storage_url, str(self.sock.getpeername()[0]))
+
+        return Vetted
+
+    plain, tls = vetted(http.client.HTTPConnection), vetted(http.client.HTTPSConnection)
+
+    class HTTPHandler(urllib.request.HTTPHandler):
+        def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+            return self.do_open(plain, req)
+
+    class HTTPSHandler(urllib.request.HTTPSHandler):
+        def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+            return self.do_open(tls, req, context=self._context)  # type: ignore[attr-defined]
+
+    return urllib.request.build_opener(_NoRedirects, HTTPHandler, HTTPSHandler)
+
+
 def local_path(storage_url: str) -> Path | None:
     """The local file a storage URL names, or None for an http(s) URL."""
     parts = urlsplit(storage_url)
@@ -93,7 +126,9 @@ def local_path(storage_url: str) -> Path | None:
 
 
 @contextmanager
-def _open_raw(storage_url: str, max_bytes: int) -> Iterator[io.BufferedIOBase]:
+def _open_raw(
+    storage_url: str, max_bytes: int, peer_check: PeerCheck | None = None
+) -> Iterator[io.BufferedIOBase]:
     path = local_path(storage_url)
     handle: io.BufferedIOBase
     if path is not None:
@@ -106,9 +141,11 @@ def _open_raw(storage_url: str, max_bytes: int) -> Iterator[io.BufferedIOBase]:
         except OSError as error:
             raise SourceUnreadableError(f"{storage_url}: cannot open ({error.strerror})") from None
     else:
-        opener = urllib.request.build_opener(_NoRedirects)
+        opener = _checked_opener(storage_url, peer_check)
         try:
             response = opener.open(storage_url, timeout=HTTP_TIMEOUT_SECONDS)
+        except DomainError as error:
+            raise SourceUnreadableError(f"{storage_url}: {error}") from None
         except urllib.error.HTTPError as error:
             raise SourceUnreadableError(f"{storage_url}: HTTP {error.code} {error.msg}") from None
         except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as error:
@@ -127,10 +164,13 @@ def _open_raw(storage_url: str, max_bytes: int) -> Iterator[io.BufferedIOBase]:
 
 @contextmanager
 def open_source(
-    storage_url: str, max_bytes: int = DEFAULT_MAX_BYTES
+    storage_url: str, max_bytes: int = DEFAULT_MAX_BYTES, peer_check: PeerCheck | None = None
 ) -> Iterator[io.BufferedIOBase]:
-    """Open a source for reading decompressed bytes; an HTTP body over `max_bytes` fails."""
-    with _open_raw(storage_url, max_bytes) as raw:
+    """Open a source for reading decompressed bytes; an HTTP body over `max_bytes` fails.
+
+    `peer_check` vets the address an HTTP(S) connection reached before anything is sent.
+    """
+    with _open_raw(storage_url, max_bytes, peer_check) as raw:
         if raw.peek(2)[:2] == _GZIP_MAGIC:  # type: ignore[attr-defined]
             with (
                 gzip.GzipFile(fileobj=raw, mode="rb") as unzipped,
@@ -141,12 +181,17 @@ def open_source(
             yield raw
 
 
-def _read_lines(
-    storage_url: str, first: int, line_end: int | None, max_bytes: int, remote: bool
+def _read_lines(  # noqa: PLR0917 (private helper of iter_source_lines)
+    storage_url: str,
+    first: int,
+    line_end: int | None,
+    max_bytes: int,
+    remote: bool,
+    peer_check: PeerCheck | None,
 ) -> Iterator[tuple[int, bytes]]:
     line_number = 0
     try:
-        with open_source(storage_url, max_bytes) as stream:
+        with open_source(storage_url, max_bytes, peer_check) as stream:
             for line_number, line in enumerate(stream, start=1):
                 if line_number < first:
                     continue
@@ -173,8 +218,11 @@ def iter_source_lines(
     line_end: int | None = None,
     *,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    peer_check: PeerCheck | None = None,
 ) -> Iterator[tuple[int, bytes]]:
     """Yield `(line_number, line)` for the non-blank lines in `[line_start, line_end]`.
+
+    `peer_check` vets each HTTP(S) connection's peer address (see `open_source`).
 
     An HTTP(S) source whose connection drops is fetched again (a few times, with a
     pause) and resumes after the last line yielded, so no line is yielded twice.
@@ -184,7 +232,7 @@ def iter_source_lines(
     for attempt in range(1, HTTP_RESUME_ATTEMPTS + 1):
         try:
             for line_number, line in _read_lines(
-                storage_url, next_line, line_end, max_bytes, remote
+                storage_url, next_line, line_end, max_bytes, remote, peer_check
             ):
                 next_line = line_number + 1
                 yield line_number, line

@@ -32,6 +32,7 @@ from import_pipeline.orchestration.resources import DatabaseResource, ReferenceR
 from import_pipeline.services.batches import TransientBatchError, process_batch
 from import_pipeline.services.finalise import fail_record, finalise_record
 from import_pipeline.services.planning import start_and_plan
+from import_pipeline.services.storage_policy import StoragePolicy
 from import_pipeline.settings import get_settings
 
 # Transient database errors only (the op re-raises nothing else as retriable).
@@ -106,6 +107,7 @@ def process_import_batch(
             writers=config.writers or get_settings().writers,
             workers=get_settings().batch_workers,
             http_max_bytes=get_settings().http_max_bytes,
+            storage_policy=StoragePolicy.from_entries(get_settings().storage_allowlist_entries),
         )
     except TransientBatchError as error:
         context.log.warning(f"transient database error, retrying: {error}")

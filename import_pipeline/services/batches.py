@@ -12,10 +12,10 @@ import uuid
 
 import sqlalchemy as sa
 
-from import_pipeline.domain.errors import DomainError, SourceUnreadableError
+from import_pipeline.domain.errors import SourceUnreadableError, UnknownBatchError
 from import_pipeline.domain.models import ImportBatch
 from import_pipeline.domain.parsing import parse_line
-from import_pipeline.domain.statuses import ImportBatchStatus, derive_batch_status
+from import_pipeline.domain.statuses import FinalisedBy, ImportBatchStatus, derive_batch_status
 from import_pipeline.services.batch_workers import ShardTask, run_shards
 from import_pipeline.services.chunk_pipeline import (
     BatchReport,
@@ -23,6 +23,7 @@ from import_pipeline.services.chunk_pipeline import (
     ChunkPipeline,
     TransientBatchError,
 )
+from import_pipeline.services.storage_policy import StoragePolicy
 from import_pipeline.sources import DEFAULT_MAX_BYTES, iter_source_lines, local_path
 from import_pipeline.store.imports import unit_of_work
 
@@ -30,10 +31,6 @@ __all__ = ["BatchReport", "TransientBatchError", "UnknownBatchError", "process_b
 
 # A batch is shared out to worker processes only with at least this many lines each.
 MIN_LINES_PER_WORKER = 10_000
-
-
-class UnknownBatchError(DomainError):
-    """No import batch has the given id."""
 
 
 def process_batch(
@@ -46,6 +43,7 @@ def process_batch(
     writers: int = 2,
     workers: int = 1,
     http_max_bytes: int = DEFAULT_MAX_BYTES,
+    storage_policy: StoragePolicy | None = None,
 ) -> BatchReport:
     """Process the batch's unsettled lines and settle its status.
 
@@ -55,6 +53,11 @@ def process_batch(
     `ingest_chunk` directly. Raises `TransientBatchError` (after marking the interrupted lines
     `retrying`) when a transient database error interrupts a chunk and this is not the
     final attempt. Any other error propagates after the interrupted lines are `failed`.
+
+    A batch registered over HTTP (its record is finalised by the importer) is fetched
+    under `storage_policy`: the connection is refused unless its peer address is public
+    or the host allow-listed, whatever the host resolved to when the batch was
+    registered (DNS rebinding).
     """
     started_at = time.perf_counter()
     with unit_of_work(engine) as imports:
@@ -69,6 +72,9 @@ def process_batch(
             batch = batch.moved_to(ImportBatchStatus.STARTED)
             imports.save_batch(batch)
         settled = imports.settled_lines(batch_id)
+        record = imports.get_record(batch.import_record_id)
+    untrusted = record is not None and record.finalised_by == FinalisedBy.IMPORTER
+    peer_check = storage_policy.check_peer if storage_policy and untrusted else None
 
     report = BatchReport(batch_id, ImportBatchStatus.STARTED)
     report.lines_skipped = len(settled)
@@ -85,7 +91,11 @@ def process_batch(
         )
         return _settle_batch(engine, batch, report, started_at)
     source_lines = iter_source_lines(
-        batch.storage_url, batch.line_start, batch.line_end, max_bytes=http_max_bytes
+        batch.storage_url,
+        batch.line_start,
+        batch.line_end,
+        max_bytes=http_max_bytes,
+        peer_check=peer_check,
     )
     parsed = (parse_line(number, text) for number, text in source_lines if number not in settled)
     pipeline = ChunkPipeline(

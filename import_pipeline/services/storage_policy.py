@@ -7,8 +7,11 @@ Rules, in order:
   private, link-local (cloud metadata at 169.254.169.254), shared, reserved and
   multicast addresses are refused. An allow-listed host is trusted as it is.
 
-Redirects are never followed when a source is fetched (`import_pipeline.sources`), so a
-public URL cannot bounce the fetch to a private address.
+`check` runs when a batch is registered; `check_peer` runs again when its source is
+fetched, on the address actually connected to, so that a host resolving to a public
+address at registration and to a private one later (DNS rebinding) is still refused.
+Redirects are never followed (`import_pipeline.sources`), so a public URL cannot
+bounce the fetch to a private address either.
 """
 
 import ipaddress
@@ -109,3 +112,15 @@ class StoragePolicy:
                 f"storage host {host!r} resolves to a non-public address "
                 f"({', '.join(private) or 'none'}); allow-list it to import from it"
             )
+
+    def check_peer(self, url: str, address: str) -> None:
+        """Raise `StorageUrlRefusedError` when a fetch of `url` reached a non-public address.
+
+        An allow-listed host may be anywhere.
+        """
+        if self.allow_listed(urlsplit(url)) or _is_public(address):
+            return
+        raise StorageUrlRefusedError(
+            f"refused: the connection reached non-public address {address}, "
+            "and the host is not allow-listed"
+        )

@@ -1,0 +1,58 @@
+"""The storage policy again at fetch time: batches registered over HTTP cannot reach a
+private address, whatever their host resolved to when they were registered.
+
+The file server listens on 127.0.0.1, standing in for a host that resolved to a public
+address at registration and to a private one at fetch time (DNS rebinding).
+"""
+
+import pytest
+
+from import_pipeline.domain.models import ImportRecord
+from import_pipeline.domain.statuses import FinalisedBy, ImportBatchStatus
+from import_pipeline.references.ingest import ingest_chunk
+from import_pipeline.services.batches import process_batch
+from import_pipeline.services.registration import add_batch, open_record, register_import
+from import_pipeline.services.storage_policy import StoragePolicy
+
+
+def record(finalised_by):
+    return ImportRecord(
+        source_name="guard",
+        processor_name="tests",
+        processor_version="1",
+        finalised_by=finalised_by,
+    )
+
+
+def importer_batch(engine, url):
+    opened = open_record(engine, record(FinalisedBy.IMPORTER))
+    return add_batch(engine, opened.id, url)
+
+
+def process(engine, batch, policy):
+    return process_batch(
+        engine, batch.id, ingest_chunk, chunk_size=50, final_attempt=False, storage_policy=policy
+    )
+
+
+def test_an_importer_batch_reaching_a_private_address_fails_saying_why(engine, storage):
+    batch = importer_batch(engine, f"{storage}/demo.jsonl")
+    report = process(engine, batch, StoragePolicy())
+    assert report.status == ImportBatchStatus.FAILED
+    assert report.failure_details == (
+        f"{storage}/demo.jsonl: refused: the connection reached non-public address "
+        "127.0.0.1, and the host is not allow-listed"
+    )
+
+
+@pytest.mark.parametrize("entry", ["127.0.0.1", "port"])
+def test_an_allow_listed_host_is_fetched(engine, storage, entry):
+    host_port = storage.removeprefix("http://")
+    policy = StoragePolicy.from_entries([host_port if entry == "port" else entry])
+    batch = importer_batch(engine, f"{storage}/demo.jsonl")
+    assert process(engine, batch, policy).status == ImportBatchStatus.PARTIALLY_FAILED
+
+
+def test_sources_registered_by_an_operator_are_not_policed(engine, storage):
+    _, [batch] = register_import(engine, record(FinalisedBy.RUN), [f"{storage}/demo.jsonl"])
+    assert process(engine, batch, StoragePolicy()).status == ImportBatchStatus.PARTIALLY_FAILED
