@@ -129,3 +129,13 @@ def test_errors_are_one_line_messages(cli_env, tmp_path):
     assert down.returncode != 0
     assert down.stderr.startswith("Error: cannot use the database:")
     assert len(down.stderr.strip().splitlines()) == 1
+
+
+def test_serve_refuses_a_public_address_without_tokens(cli_env):
+    completed = cli("serve", "--host", "0.0.0.0", env=cli_env, check=False)  # noqa: S104
+    assert completed.returncode != 0
+    assert completed.stderr.strip().endswith(
+        "refusing to serve on 0.0.0.0 without authentication: set "
+        "IMPORT_PIPELINE_API_TOKENS, or serve on 127.0.0.1"
+    )
+    assert "Traceback" not in completed.stderr
