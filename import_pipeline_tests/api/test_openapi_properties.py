@@ -82,8 +82,12 @@ def test_no_request_gets_a_server_error(case, api_on_store):
 # integer for the request bodies, which is how a NUL character (no database text column
 # stores it) and out-of-range counts were found.
 _AWKWARD = "\x00\x01\t\n\r\u2028\ufeff\U0001f600'\"\\%_;-a"
-_TEXT = st.text(max_size=40) | st.text(_AWKWARD, max_size=10)
-_NAME = st.text(st.characters(exclude_characters="\x00"), min_size=1, max_size=20) | _TEXT
+# Any character JSON can carry (UTF-8 encodable: no lone surrogates).
+_TEXT = st.text(st.characters(codec="utf-8"), max_size=40) | st.text(_AWKWARD, max_size=10)
+_NAME = (
+    st.text(st.characters(codec="utf-8", exclude_characters="\x00"), min_size=1, max_size=20)
+    | _TEXT
+)
 _RECORD_BODIES = st.fixed_dictionaries(
     {
         "processor_name": _NAME,
@@ -99,7 +103,9 @@ _RECORD_BODIES = st.fixed_dictionaries(
 )
 
 
-_URLS = st.text(max_size=60) | _TEXT.map(lambda path: f"https://storage.test/{path}")
+_URLS = st.text(st.characters(codec="utf-8"), max_size=60) | _TEXT.map(
+    lambda path: f"https://storage.test/{path}"
+)
 
 
 @given(body=_RECORD_BODIES, url=_URLS)

@@ -7,10 +7,7 @@ DAGSTER_HOME with the project's dagster.yaml, and a SQLite store.
 """
 
 import json
-import os
-import shutil
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -20,9 +17,8 @@ import pytest
 from import_pipeline.store.engine import create_db_engine
 from import_pipeline.store.imports import unit_of_work
 from import_pipeline_tests.conftest import SDK_SAMPLES
+from import_pipeline_tests.processes import BIN, ROOT, isolated_env
 
-ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
 RUN_CONFIG = ROOT / "examples" / "import_job.yaml"
 
 pytestmark = pytest.mark.slow
@@ -30,16 +26,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def env(tmp_path):
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copyfile(
-        ROOT / "import_pipeline" / "orchestration" / "dagster.yaml", home / "dagster.yaml"
-    )
-    environment = {
-        k: v for k, v in os.environ.items() if not k.startswith(("IMPORT_PIPELINE_", "DAGSTER_"))
-    }
-    environment |= {"DAGSTER_HOME": str(home), "IMPORT_PIPELINE_DATA_DIR": str(tmp_path / "data")}
-    return environment
+    return isolated_env(tmp_path, IMPORT_PIPELINE_DATA_DIR=str(tmp_path / "data"))
 
 
 def run(args, env, check=True, timeout=300):
