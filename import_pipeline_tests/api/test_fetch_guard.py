@@ -5,6 +5,9 @@ The file server listens on 127.0.0.1, standing in for a host that resolved to a 
 address at registration and to a private one at fetch time (DNS rebinding).
 """
 
+import shutil
+from importlib import resources
+
 import pytest
 
 from import_pipeline.domain.models import ImportRecord
@@ -13,6 +16,7 @@ from import_pipeline.references.ingest import ingest_chunk
 from import_pipeline.services.batches import process_batch
 from import_pipeline.services.registration import add_batch, open_record, register_import
 from import_pipeline.services.storage_policy import StoragePolicy
+from import_pipeline_tests.static_server import self_signed_certificate, serve_directory
 
 
 def record(finalised_by):
@@ -56,3 +60,30 @@ def test_an_allow_listed_host_is_fetched(engine, storage, entry):
 def test_sources_registered_by_an_operator_are_not_policed(engine, storage):
     _, [batch] = register_import(engine, record(FinalisedBy.RUN), [f"{storage}/demo.jsonl"])
     assert process(engine, batch, StoragePolicy()).status == ImportBatchStatus.PARTIALLY_FAILED
+
+
+@pytest.fixture
+def tls_storage(tmp_path, monkeypatch):
+    """The demo file over https on 127.0.0.1, with a certificate this process trusts."""
+    if shutil.which("openssl") is None:
+        pytest.skip("the openssl command is needed to make a test certificate")
+    directory = tmp_path / "tls"
+    directory.mkdir()
+    with resources.as_file(resources.files("import_pipeline.samples") / "demo.jsonl") as demo:
+        shutil.copyfile(demo, directory / "demo.jsonl")
+    cert, key = self_signed_certificate(tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    with serve_directory(directory, tls=(cert, key)) as base_url:
+        yield base_url
+
+
+def test_https_fetches_are_vetted_too(engine, tls_storage):
+    refused = process(engine, importer_batch(engine, f"{tls_storage}/demo.jsonl"), StoragePolicy())
+    assert refused.status == ImportBatchStatus.FAILED
+    assert "reached non-public address 127.0.0.1" in refused.failure_details
+    allowed = process(
+        engine,
+        importer_batch(engine, f"{tls_storage}/demo.jsonl"),
+        StoragePolicy.from_entries(["127.0.0.1"]),
+    )
+    assert allowed.status == ImportBatchStatus.PARTIALLY_FAILED
