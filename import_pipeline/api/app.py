@@ -24,6 +24,7 @@ from fastapi import Depends, FastAPI, Request, status
 from fastapi.responses import JSONResponse
 
 from import_pipeline.api.routes import router
+from import_pipeline.api.schemas import ErrorBody
 from import_pipeline.api.security import BearerAuth, BodySizeLimit
 from import_pipeline.domain.errors import (
     DomainError,
@@ -92,7 +93,15 @@ def create_app(
     )
     app.state.engine = engine
     app.state.storage_policy = storage_policy
-    app.include_router(router, dependencies=[Depends(BearerAuth(tokens))])
+    app.include_router(
+        router,
+        dependencies=[Depends(BearerAuth(tokens))],
+        responses={
+            401: {"model": ErrorBody, "description": "No valid bearer token."},
+            413: {"model": ErrorBody, "description": "The request body is over the limit."},
+            503: {"model": ErrorBody, "description": "The import database cannot be used."},
+        },
+    )
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(sqlalchemy.exc.OperationalError, _database_error)
     app.add_exception_handler(sqlalchemy.exc.ProgrammingError, _database_error)

@@ -2,8 +2,9 @@
 
 import hmac
 from collections.abc import Sequence
+from typing import Annotated
 
-from fastapi import HTTPException, Request, status
+from fastapi import Depends, HTTPException, status
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -22,11 +23,12 @@ class BearerAuth:
         """Accept these tokens."""
         self._tokens = [token.encode() for token in tokens]
 
-    async def __call__(self, request: Request) -> None:
+    async def __call__(
+        self, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+    ) -> None:
         """Raise 401 unless the request carries an accepted bearer token."""
         if not self._tokens:
             return
-        credentials: HTTPAuthorizationCredentials | None = await _bearer(request)
         presented = credentials.credentials.encode() if credentials else b""
         accepted = False
         for token in self._tokens:  # no early exit: the time taken does not tell which
