@@ -1,5 +1,6 @@
 """The migrations build exactly the schema the table definitions describe, and go down."""
 
+import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -20,9 +21,10 @@ def test_migrated_schema_matches_the_table_definitions(engine):
     assert schema_differences(engine) == []
 
 
-def test_the_latest_migration_goes_down_and_up_again(engine):
+def test_every_migration_goes_down_and_up_again(engine):
     config = alembic_config(engine)
-    command.downgrade(config, "-1")
-    assert schema_differences(engine) != []  # the last revision changed something
+    command.downgrade(config, "base")
+    with engine.connect() as connection:
+        assert sa.inspect(connection).get_table_names() == ["alembic_version"]
     upgrade_schema(engine)
     assert schema_differences(engine) == []
