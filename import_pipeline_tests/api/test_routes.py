@@ -347,3 +347,11 @@ def test_the_openapi_document_lists_every_route(client):
         "/imports/{record_id}/results": ["get"],
         "/imports/{record_id}/finalise": ["post"],
     }
+
+
+def test_a_request_without_a_valid_token_is_401(client):
+    record = create_record(client)
+    for headers in ({"Authorization": ""}, {"Authorization": "Bearer not-a-token"}):
+        response = client.get(f"/imports/{record['id']}", headers=headers)
+        assert response.status_code == 401
+        assert response.headers["WWW-Authenticate"] == "Bearer"
