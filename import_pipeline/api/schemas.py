@@ -76,6 +76,8 @@ class ImportBatchIn(BaseModel):
     @field_validator("storage_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
+        if any(character.isspace() or ord(character) < 32 for character in value):
+            raise ValueError("must not contain whitespace or control characters")
         try:
             parts = urlsplit(value)
             parts.port  # noqa: B018 (raises ValueError for a bad port)

@@ -167,7 +167,16 @@ def test_add_batch_answers_202_with_the_created_batch(client):
 
 
 @pytest.mark.parametrize(
-    "url", ["/etc/passwd", "file:///etc/passwd", "ftp://storage.test/a.jsonl", "https://", ""]
+    "url",
+    [
+        "/etc/passwd",
+        "file:///etc/passwd",
+        "ftp://storage.test/a.jsonl",
+        "https://",
+        "",
+        "https://storage.test/a b.jsonl",
+        "https://storage.test/a.jsonl\r\nX-Injected: 1",
+    ],
 )
 def test_add_batch_refuses_a_url_that_is_not_http_naming_the_field(client, url):
     record = create_record(client)
