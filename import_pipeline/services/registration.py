@@ -17,7 +17,7 @@ from import_pipeline.domain.errors import (
     UnknownRecordError,
 )
 from import_pipeline.domain.models import ImportBatch, ImportRecord
-from import_pipeline.domain.statuses import ImportRecordStatus
+from import_pipeline.domain.statuses import FinalisedBy, ImportRecordStatus
 from import_pipeline.sources import local_path
 from import_pipeline.store.imports import ImportRepository, unit_of_work
 
@@ -66,10 +66,11 @@ def open_record(engine: sa.Engine, record: ImportRecord) -> ImportRecord:
 
 
 def open_record_for_batches(imports: ImportRepository, record_id: uuid.UUID) -> ImportRecord:
-    """The record, if it may take more batches.
+    """The record, if it may take more batches one by one.
 
     Raises `UnknownRecordError` for an unknown record and `RecordClosedError` for a
-    completed or failed one.
+    completed or failed one, or for one registered with all its sources (CLI, sensor,
+    schedule), which the run that imports them completes (spec section 2).
     """
     record = imports.get_record(record_id, for_update=True)
     if record is None:
@@ -77,6 +78,11 @@ def open_record_for_batches(imports: ImportRepository, record_id: uuid.UUID) -> 
     if record.status in {ImportRecordStatus.COMPLETED, ImportRecordStatus.FAILED}:
         raise RecordClosedError(
             f"import record {record_id} is {record.status} and accepts no new batches"
+        )
+    if record.finalised_by != FinalisedBy.IMPORTER:
+        raise RecordClosedError(
+            f"import record {record_id} was registered with all its sources and is "
+            "finalised by its run; create a record with POST /imports to add batches"
         )
     return record
 

@@ -308,6 +308,11 @@ def test_records_registered_with_their_sources_are_still_finalised_by_their_run(
         ImportRecord(source_name="cli", processor_name="tests", processor_version="1"),
         [f"{storage}/demo.jsonl"],
     )
+    refused = client.post(
+        f"/imports/{record.id}/batches", json={"storage_url": "https://storage.test/a.jsonl"}
+    )
+    assert refused.status_code == 409
+    assert "finalised by its run" in refused.json()["detail"]
     run_waiting_batches(engine, str(record.id))
     with unit_of_work(engine) as imports:
         assert imports.get_record(record.id).status == ImportRecordStatus.COMPLETED
