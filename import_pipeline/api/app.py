@@ -9,7 +9,7 @@ connected); `app_from_settings` builds it from `IMPORT_PIPELINE_*` settings for
 | unknown record, or a batch not in the record | 404 |
 | storage URL refused by the policy | 403 |
 | illegal transition (batch added to a closed record, finalise with a batch unfinished) | 409 |
-| invalid body or parameter | 422, naming the field |
+| invalid body or parameter | 422, naming the field (FastAPI's validation shape) |
 | body over the limit | 413 |
 | missing or wrong bearer token | 401 |
 | database unreachable or not migrated | 503 |
@@ -49,10 +49,12 @@ _STATUS_OF: list[tuple[type[DomainError], int]] = [
 
 
 def _domain_error(request: Request, error: Exception) -> JSONResponse:
-    code = next(
-        (code for kind, code in _STATUS_OF if isinstance(error, kind)),
-        status.HTTP_422_UNPROCESSABLE_CONTENT,
-    )
+    code = next((code for kind, code in _STATUS_OF if isinstance(error, kind)), None)
+    if code is None:  # any other refusal of the input: a 422 in the validation shape
+        return JSONResponse(
+            {"detail": [{"loc": [], "msg": str(error), "type": "value_error"}]},
+            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+        )
     return JSONResponse({"detail": str(error)}, status_code=code)
 
 

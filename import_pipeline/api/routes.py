@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
+from import_pipeline.api.errors import invalid_parameter
 from import_pipeline.api.schemas import (
     ErrorBody,
     ImportBatchIn,
@@ -30,6 +31,11 @@ from import_pipeline.services.finalise import (
     summarise_batch,
 )
 from import_pipeline.services.registration import add_batch, open_record, open_record_for_batches
+from import_pipeline.services.results_pages import (
+    InvalidCursorError,
+    ResultCursor,
+    results_page,
+)
 from import_pipeline.services.storage_policy import StoragePolicy
 from import_pipeline.store.imports import unit_of_work
 
@@ -166,14 +172,40 @@ def list_import_results(  # noqa: PLR0917 (FastAPI passes each parameter by name
     ] = None,
     limit: Limit = 100,
     offset: Offset = 0,
+    cursor: Annotated[
+        str | None,
+        Query(
+            max_length=100,
+            description="Start after this result: the `cursor` of the previous page's "
+            "`Link: rel=next` header. Cheaper than `offset` deep into large records.",
+        ),
+    ] = None,
 ) -> list[dict[str, Any]]:
-    """One result per non-blank source line, in source order, optionally of one status."""
-    with unit_of_work(engine) as imports:
-        summarise(imports, record_id)  # raises for an unknown record
-        rows = imports.list_results(
-            record_id=record_id, status=status_filter, limit=limit, offset=offset
+    """One result per non-blank source line, in source order, optionally of one status.
+
+    Page with `cursor` (follow the `Link: <...>; rel="next"` header) or with `offset`.
+    """
+    try:
+        if cursor is not None and offset:
+            raise InvalidCursorError("give either a cursor or an offset, not both")
+        after = ResultCursor.parse(cursor) if cursor is not None else None
+        with unit_of_work(engine) as imports:
+            if offset:
+                summarise(imports, record_id)  # raises for an unknown record
+                rows = imports.list_results(
+                    record_id=record_id, status=status_filter, limit=limit, offset=offset
+                )
+            else:
+                rows = results_page(
+                    imports, record_id, limit=limit, after=after, status=status_filter
+                )
+    except InvalidCursorError as error:
+        raise invalid_parameter(("query", "cursor"), str(error)) from None
+    if len(rows) == limit:
+        url = request.url.remove_query_params("offset").include_query_params(
+            limit=limit, cursor=str(ResultCursor.after(rows[-1]))
         )
-    _link_next(request, response, len(rows), limit, offset)
+        response.headers["Link"] = f'<{url}>; rel="next"'
     return [result_json(row) for row in rows]
 
 

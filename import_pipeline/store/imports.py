@@ -96,7 +96,10 @@ class ImportRepository:
             sa.select(import_batch)
             .where(import_batch.c.import_record_id == record_id)
             .order_by(
-                import_batch.c.created_at, import_batch.c.storage_url, import_batch.c.line_start
+                import_batch.c.created_at,
+                import_batch.c.storage_url,
+                import_batch.c.line_start,
+                import_batch.c.id,
             )
         ).mappings()
         return [ImportBatch.model_validate(dict(row)) for row in rows]
@@ -276,14 +279,45 @@ class ImportRepository:
         query = sa.select(import_result).order_by(
             import_result.c.import_batch_id, import_result.c.line_number
         )
-        if record_id is not None:
+        if record_id is not None:  # the order of `list_batches`, then line order
             query = query.order_by(None).order_by(
-                import_batch.c.storage_url, import_result.c.line_number, import_result.c.id
+                import_batch.c.created_at,
+                import_batch.c.storage_url,
+                import_batch.c.line_start,
+                import_batch.c.id,
+                import_result.c.line_number,
             )
         query = self._scoped(query, record_id=record_id, batch_id=batch_id)
         if status is not None:
             query = query.where(import_result.c.status == status)
         query = query.limit(limit).offset(offset)
+        return [
+            ImportResult.model_validate(dict(row))
+            for row in self.connection.execute(query).mappings()
+        ]
+
+    def results_after_line(
+        self,
+        batch_id: uuid.UUID,
+        after_line: int,
+        limit: int,
+        status: ImportResultStatus | None = None,
+    ) -> list[ImportResult]:
+        """Up to `limit` results of the batch after `after_line`, in line order.
+
+        One range scan of the (batch, line) index, however far into the batch it starts.
+        """
+        query = (
+            sa.select(import_result)
+            .where(
+                import_result.c.import_batch_id == batch_id,
+                import_result.c.line_number > after_line,
+            )
+            .order_by(import_result.c.line_number)
+            .limit(limit)
+        )
+        if status is not None:
+            query = query.where(import_result.c.status == status)
         return [
             ImportResult.model_validate(dict(row))
             for row in self.connection.execute(query).mappings()

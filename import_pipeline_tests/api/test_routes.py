@@ -254,16 +254,59 @@ def test_results_one_per_line_filtered_and_paginated(client, engine, storage):
     assert all(result["reference_id"] is None for result in failed)
     assert all(r["failure_details"].startswith(f"Entry {r['line_number']}:") for r in failed)
 
-    pages, offset = [], 0
-    while True:
-        page = client.get(
-            f"/imports/{record['id']}/results", params={"limit": 10, "offset": offset}
-        )
-        pages.extend(page.json())
-        if "Link" not in page.headers:
-            break
-        offset += 10
-    assert [result["id"] for result in pages] == [result["id"] for result in everything]
+    for paging in ("offset", "cursor"):
+        pages, offset = [], 0
+        page = client.get(f"/imports/{record['id']}/results", params={"limit": 10})
+        while True:
+            pages.extend(page.json())
+            if "Link" not in page.headers:
+                break
+            if paging == "cursor":  # follow the Link header
+                page = client.get(page.links["next"]["url"])
+            else:
+                offset += 10
+                page = client.get(
+                    f"/imports/{record['id']}/results", params={"limit": 10, "offset": offset}
+                )
+        assert [result["id"] for result in pages] == [result["id"] for result in everything]
+
+
+def test_a_cursor_pages_across_batches_in_source_order(client, engine, storage):
+    record = create_record(client)
+    first = add_batch(client, record["id"], f"{storage}/demo.jsonl")
+    second = add_batch(client, record["id"], f"{storage}/demo.jsonl")
+    run_waiting_batches(engine, record["id"])
+    url = f"/imports/{record['id']}/results?limit=7&status=completed"
+    seen = []
+    while url:
+        page = client.get(url)
+        seen += [(r["import_batch_id"], r["line_number"], r["status"]) for r in page.json()]
+        url = page.links.get("next", {}).get("url")
+    assert {status for _, _, status in seen} == {"completed"}
+    assert [batch for batch, _, _ in seen] == sorted(
+        (batch for batch, _, _ in seen), key=[first["id"], second["id"]].index
+    )
+    assert len(seen) == 2 * (DEMO_RESULTS - len(DEMO_FAILED_LINES) - len(DEMO_PARTIAL_LINES))
+    assert len(set(seen)) == len(seen)
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"cursor": "not-a-cursor"}, "is not a results cursor"),
+        ({"cursor": f"{uuid.UUID(int=1)}.-4"}, "has a negative line number"),
+        ({"cursor": f"{uuid.UUID(int=1)}.4"}, "not one of record"),
+        ({"cursor": f"{uuid.UUID(int=1)}.4", "offset": 10}, "either a cursor or an offset"),
+    ],
+)
+def test_a_bad_cursor_is_422_saying_why(client, params, message):
+    record = create_record(client)
+    add_batch(client, record["id"], "https://storage.test/a.jsonl")
+    response = client.get(f"/imports/{record['id']}/results", params=params)
+    assert response.status_code == 422
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["query", "cursor"]
+    assert message in error["msg"]
 
 
 def test_results_refuse_an_unknown_status(client):

@@ -1,0 +1,83 @@
+"""Reading a record's results page by page with a cursor (keyset pagination).
+
+A cursor names the last result of a page: its batch and line, written
+`<batch id>.<line number>`. The next page starts after it: the rest of that batch, then
+the record's later batches, in the order of `ImportRepository.list_batches` (source
+order). Each batch is read by a range scan of the (batch, line) index, so a page costs
+the same at the start of a million results as at their end, unlike an offset, which
+makes the database count its way past every skipped row.
+"""
+
+import uuid
+from typing import NamedTuple
+
+from import_pipeline.domain.errors import DomainError, UnknownRecordError
+from import_pipeline.domain.models import ImportResult
+from import_pipeline.domain.statuses import ImportResultStatus
+from import_pipeline.store.imports import ImportRepository
+
+
+class InvalidCursorError(DomainError):
+    """A results cursor that is malformed or names a batch of another record."""
+
+
+class ResultCursor(NamedTuple):
+    """The position after which a page of results starts."""
+
+    batch_id: uuid.UUID
+    line_number: int
+
+    @classmethod
+    def parse(cls, text: str) -> "ResultCursor":
+        """Read `<batch id>.<line number>`; raises `InvalidCursorError` otherwise."""
+        batch, _, line = text.partition(".")
+        try:
+            cursor = cls(uuid.UUID(batch), int(line))
+        except ValueError:
+            raise InvalidCursorError(
+                f"cursor {text!r} is not a results cursor (<batch id>.<line number>)"
+            ) from None
+        if cursor.line_number < 0:
+            raise InvalidCursorError(f"cursor {text!r} has a negative line number")
+        return cursor
+
+    def __str__(self) -> str:
+        """The cursor as the API writes it."""
+        return f"{self.batch_id}.{self.line_number}"
+
+    @classmethod
+    def after(cls, result: ImportResult) -> "ResultCursor":
+        """The cursor of the page that follows `result`."""
+        return cls(result.import_batch_id, result.line_number)
+
+
+def results_page(
+    imports: ImportRepository,
+    record_id: uuid.UUID,
+    *,
+    limit: int,
+    after: ResultCursor | None = None,
+    status: ImportResultStatus | None = None,
+) -> list[ImportResult]:
+    """Up to `limit` of the record's results after `after` (from the start without one).
+
+    Raises `UnknownRecordError` for an unknown record and `InvalidCursorError` for a
+    cursor naming a batch that is not the record's.
+    """
+    if imports.get_record(record_id) is None:
+        raise UnknownRecordError(f"no import record with id {record_id}")
+    batch_ids = [batch.id for batch in imports.list_batches(record_id)]
+    start, after_line = 0, 0
+    if after is not None:
+        if after.batch_id not in batch_ids:
+            raise InvalidCursorError(
+                f"cursor {after} names batch {after.batch_id}, not one of record {record_id}"
+            )
+        start, after_line = batch_ids.index(after.batch_id), after.line_number
+    page: list[ImportResult] = []
+    for batch_id in batch_ids[start:]:
+        page += imports.results_after_line(batch_id, after_line, limit - len(page), status)
+        if len(page) == limit:
+            break
+        after_line = 0
+    return page
