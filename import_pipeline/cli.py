@@ -9,8 +9,9 @@ import json
 import os
 import shutil
 import sys
+import textwrap
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
@@ -21,15 +22,16 @@ import sqlalchemy as sa
 import sqlalchemy.exc
 
 from import_pipeline.domain.errors import DomainError
-from import_pipeline.domain.models import ImportRecord
+from import_pipeline.domain.models import ImportRecord, ImportResult
 from import_pipeline.domain.statuses import ImportResultStatus
 from import_pipeline.presentation import record_json, result_json
 from import_pipeline.services.finalise import RecordSummary, batch_counts, summarise
 from import_pipeline.services.planning import estimate_batch_count
 from import_pipeline.services.registration import register_import
+from import_pipeline.services.results_pages import ResultCursor, results_page
 from import_pipeline.settings import get_settings
 from import_pipeline.store.engine import DatabaseConfigError, create_db_engine, describe_url
-from import_pipeline.store.imports import unit_of_work
+from import_pipeline.store.imports import ImportRepository, unit_of_work
 from import_pipeline.store.migrations import upgrade_schema
 
 EXIT_RUN_FAILED = 1
@@ -334,23 +336,50 @@ def status(record_id: str, as_json: bool) -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
 def results(record_id: str, status_filter: str | None, as_json: bool) -> None:
-    """List a record's results (one per non-blank source line)."""
+    """List a record's results (one per non-blank source line).
+
+    Results are read a page at a time and printed as they come, so memory stays flat
+    however many lines the record has.
+    """
     parsed = _parse_record_id(record_id)
+    status = ImportResultStatus(status_filter) if status_filter else None
     with _friendly_errors(), unit_of_work(_engine()) as imports:
-        summarise(imports, parsed)  # raises for an unknown record
-        rows = imports.list_results(
-            record_id=parsed,
-            status=ImportResultStatus(status_filter) if status_filter else None,
-        )
-    if as_json:
-        click.echo(json.dumps([result_json(row) for row in rows], indent=2))
-        return
-    for row in rows:
-        reference = row.reference_id or "-"
-        details = f"  {row.failure_details}" if row.failure_details else ""
-        click.echo(
-            f"{row.import_batch_id} line {row.line_number}: {row.status} {reference}{details}"
-        )
+        rows = _all_results(imports, parsed, status)
+        if as_json:
+            _echo_json_array(result_json(row) for row in rows)
+            return
+        for row in rows:
+            reference = row.reference_id or "-"
+            details = f"  {row.failure_details}" if row.failure_details else ""
+            click.echo(
+                f"{row.import_batch_id} line {row.line_number}: {row.status} {reference}{details}"
+            )
+
+
+_RESULTS_PAGE = 10_000
+
+
+def _all_results(
+    imports: ImportRepository, record_id: uuid.UUID, status: ImportResultStatus | None
+) -> Iterator[ImportResult]:
+    """Every result of the record in source order, read page by page (cursor)."""
+    after = None
+    while True:
+        page = results_page(imports, record_id, limit=_RESULTS_PAGE, after=after, status=status)
+        yield from page
+        if len(page) < _RESULTS_PAGE:
+            return
+        after = ResultCursor.after(page[-1])
+
+
+def _echo_json_array(items: Iterable[dict[str, Any]]) -> None:
+    """Print a JSON array item by item, as `json.dumps(list(items), indent=2)` would."""
+    first = True
+    for item in items:
+        text = textwrap.indent(json.dumps(item, indent=2), "  ")
+        click.echo(("[\n" if first else ",\n") + text, nl=False)
+        first = False
+    click.echo("[]" if first else "\n]")
 
 
 _LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
