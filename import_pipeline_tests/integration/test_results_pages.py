@@ -1,0 +1,31 @@
+"""Reading every result of a record page by page gives each result once, in order."""
+
+from importlib import resources
+
+import pytest
+
+from import_pipeline import cli
+from import_pipeline.domain.models import ImportRecord
+from import_pipeline.references.ingest import ingest_chunk
+from import_pipeline.services.batches import process_batch
+from import_pipeline.services.planning import start_and_plan
+from import_pipeline.services.registration import register_import
+from import_pipeline.store.imports import unit_of_work
+
+
+@pytest.mark.parametrize("page_size", [1, 7, 49, 1000])
+def test_all_results_reads_every_page_once_in_source_order(engine, monkeypatch, page_size):
+    with resources.as_file(resources.files("import_pipeline.samples") / "demo.jsonl") as demo:
+        record, _ = register_import(
+            engine,
+            ImportRecord(source_name="pages", processor_name="tests", processor_version="1"),
+            [str(demo), str(demo)],
+        )
+        for batch_id in start_and_plan(engine, record.id, batch_size=20):
+            process_batch(engine, batch_id, ingest_chunk, chunk_size=10, final_attempt=False)
+    monkeypatch.setattr(cli, "_RESULTS_PAGE", page_size)
+    with unit_of_work(engine) as imports:
+        expected = [row.id for row in imports.list_results(record_id=record.id)]
+        paged = [row.id for row in cli._all_results(imports, record.id, None)]
+    assert len(expected) == 2 * 49
+    assert paged == expected
