@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Query, Request, Response, status
+from starlette.datastructures import URL
 
 from import_pipeline.api.errors import invalid_parameter
 from import_pipeline.api.schemas import (
@@ -71,11 +72,9 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _link_next(request: Request, response: Response, count: int, limit: int, offset: int) -> None:
-    """A `Link: <...>; rel="next"` header when the page was full (there may be more)."""
-    if count == limit:
-        url = request.url.include_query_params(limit=limit, offset=offset + limit)
-        response.headers["Link"] = f'<{url}>; rel="next"'
+def _link_next(response: Response, url: URL) -> None:
+    """Point to the next page (`Link: <...>; rel="next"`): set while a page is full."""
+    response.headers["Link"] = f'<{url}>; rel="next"'
 
 
 @router.post(
@@ -103,7 +102,8 @@ def list_imports(
     """Import records, newest first, without their batches (see `GET /imports/{id}`)."""
     with unit_of_work(engine) as imports:
         records = imports.list_records(limit=limit, offset=offset)
-    _link_next(request, response, len(records), limit, offset)
+    if len(records) == limit:
+        _link_next(response, request.url.include_query_params(limit=limit, offset=offset + limit))
     return [
         record.model_dump(mode="json") | {"batches": None, "results": None} for record in records
     ]
@@ -202,10 +202,13 @@ def list_import_results(  # noqa: PLR0917 (FastAPI passes each parameter by name
     except InvalidCursorError as error:
         raise invalid_parameter(("query", "cursor"), str(error)) from None
     if len(rows) == limit:
-        url = request.url.remove_query_params("offset").include_query_params(
-            limit=limit, cursor=str(ResultCursor.after(rows[-1]))
+        after_last = str(ResultCursor.after(rows[-1]))
+        _link_next(
+            response,
+            request.url.remove_query_params("offset").include_query_params(
+                limit=limit, cursor=after_last
+            ),
         )
-        response.headers["Link"] = f'<{url}>; rel="next"'
     return [result_json(row) for row in rows]
 
 
