@@ -3,6 +3,7 @@
 PostgreSQL is reached at IMPORT_PIPELINE_TEST_POSTGRES_URL (default: the local server
 with trust auth). Each test gets its own database, cloned from a migrated template.
 When the server is down, PostgreSQL tests skip locally but fail under CI=true.
+The suite's data files are in `data/`, reached through `import_pipeline_tests.data_files`.
 """
 
 import os
@@ -16,26 +17,10 @@ import sqlalchemy as sa
 from import_pipeline.store.engine import create_db_engine
 from import_pipeline.store.migrations import upgrade_schema
 
-SHARED_DATA = Path(
-    os.environ.get(
-        "IMPORT_PIPELINE_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"
-    )
-)
-REAL_DATA = SHARED_DATA / "real"
-SDK_SAMPLES = SHARED_DATA / "destiny-sdk-samples"
 ADMIN_URL = os.environ.get(
     "IMPORT_PIPELINE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
 TEMPLATE_DB = f"import_pipeline_template_{os.getpid()}"
-
-
-def pytest_sessionstart(session: pytest.Session) -> None:
-    """Stop at once, with the reason, when the shared test data is not where expected."""
-    if not (SHARED_DATA / "real").is_dir():
-        raise pytest.UsageError(
-            f"shared test data not found at {SHARED_DATA}: the repository expects ../shared "
-            "beside it (or set IMPORT_PIPELINE_SHARED_DATA)"
-        )
 
 
 def _admin_engine() -> sa.Engine:
@@ -109,9 +94,3 @@ def pg_engine(postgres_url: str) -> Iterator[sa.Engine]:
     engine = create_db_engine(postgres_url)
     yield engine
     engine.dispose()
-
-
-def non_blank_lines(path: Path) -> int:
-    """How many non-blank lines a (plain) source file has."""
-    with path.open("rb") as handle:
-        return sum(1 for line in handle if line.strip())

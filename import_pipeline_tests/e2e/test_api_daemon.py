@@ -14,13 +14,13 @@ import httpx
 import pytest
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 
-from import_pipeline_tests.conftest import REAL_DATA, non_blank_lines
+from import_pipeline_tests.data_files import non_blank_lines, plain_copy, real_file
 from import_pipeline_tests.processes import BIN, free_port, isolated_env, log_tail, started
 from import_pipeline_tests.static_server import serve_directory
 
 pytestmark = pytest.mark.slow
 
-SOURCE = REAL_DATA / "synergy_Sep_2021.jsonl"
+SOURCE = "synergy_Sep_2021.jsonl.gz"  # served decompressed, as refs.jsonl
 
 
 def wait_for(predicate, seconds, what, logs):
@@ -34,10 +34,11 @@ def wait_for(predicate, seconds, what, logs):
 
 
 def test_an_importer_session_over_http(tmp_path):
+    source = plain_copy(real_file(SOURCE))
     storage, data = tmp_path / "storage", tmp_path / "data"
     storage.mkdir()
     data.mkdir()
-    shutil.copyfile(SOURCE, storage / "refs.jsonl")
+    shutil.copyfile(source, storage / "refs.jsonl")
     token, port = secrets.token_urlsafe(24), free_port()
     server_log, daemon_log = tmp_path / "api.log", tmp_path / "daemon.log"
     with serve_directory(storage) as storage_url:
@@ -75,7 +76,7 @@ def test_an_importer_session_over_http(tmp_path):
                     "processor_name": "e2e",
                     "processor_version": "1",
                     "source_name": "synergy",
-                    "expected_reference_count": non_blank_lines(SOURCE),
+                    "expected_reference_count": non_blank_lines(source),
                 },
             )
             assert created.status_code == 201, created.text
@@ -96,7 +97,7 @@ def test_an_importer_session_over_http(tmp_path):
                 batch_done, 240, "the batch was not processed", [daemon_log, server_log]
             )
             assert summary["import_batch_status"] == "completed"
-            assert summary["results"]["completed"] == non_blank_lines(SOURCE) == 271
+            assert summary["results"]["completed"] == non_blank_lines(source) == 271
             assert summary["failure_details"] == []
             assert api.get(f"/imports/{record_id}").json()["status"] == "started"
 

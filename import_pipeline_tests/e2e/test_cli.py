@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from dagster import DagsterInstance
 
-from import_pipeline_tests.conftest import REAL_DATA, SDK_SAMPLES, non_blank_lines
+from import_pipeline_tests.data_files import non_blank_lines, real_file, sdk_sample
 
 CLI = [sys.executable, "-m", "import_pipeline.cli"]
 
@@ -58,8 +58,8 @@ def test_import_status_results_on_postgres(cli_env, postgres_url, tmp_path):
     cli_env["IMPORT_PIPELINE_DATABASE_URL"] = postgres_url
     cli_env["DAGSTER_HOME"] = str(tmp_path / "dagster_home")
     Path(cli_env["DAGSTER_HOME"]).mkdir()
-    source = REAL_DATA / "bib_dedupe_pair_cases.jsonl"
-    sample = SDK_SAMPLES / "eppi_import.jsonl"
+    source = real_file("bib_dedupe_pair_cases.jsonl.gz")  # imported as gzip
+    sample = sdk_sample("eppi_import.jsonl")
     completed = cli(
         "import",
         str(source),

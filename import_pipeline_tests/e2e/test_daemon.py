@@ -13,7 +13,7 @@ import pytest
 
 from import_pipeline.store.engine import create_db_engine
 from import_pipeline.store.imports import unit_of_work
-from import_pipeline_tests.conftest import REAL_DATA, non_blank_lines
+from import_pipeline_tests.data_files import non_blank_lines, plain_copy, real_file
 from import_pipeline_tests.processes import BIN, isolated_env, log_tail, started
 
 pytestmark = pytest.mark.slow
@@ -29,7 +29,7 @@ def test_daemon_imports_a_dropped_file(tmp_path):
         IMPORT_PIPELINE_LANDING_DIR=str(landing),
         IMPORT_PIPELINE_LANDING_SETTLE_SECONDS="1",
     )
-    source = REAL_DATA / "synergy_Sep_2021.jsonl"
+    source = plain_copy(real_file("synergy_Sep_2021.jsonl.gz"))  # lands as plain .jsonl
     subprocess.run(
         [str(BIN / "import-pipeline"), "db", "upgrade"], env=env, check=True, capture_output=True
     )

@@ -16,7 +16,7 @@ import pytest
 
 from import_pipeline.store.engine import create_db_engine
 from import_pipeline.store.imports import unit_of_work
-from import_pipeline_tests.conftest import SDK_SAMPLES
+from import_pipeline_tests.data_files import sdk_sample
 from import_pipeline_tests.processes import BIN, ROOT, isolated_env
 
 RUN_CONFIG = ROOT / "examples" / "import_job.yaml"
@@ -45,7 +45,7 @@ def register(env, sample):
         [
             str(BIN / "import-pipeline"),
             "register",
-            str(SDK_SAMPLES / sample),
+            str(sdk_sample(sample)),
             "--source-name",
             sample,
         ],

@@ -18,7 +18,7 @@ from import_pipeline.services.registration import register_import
 from import_pipeline.sources import SourceUnreadableError
 from import_pipeline.store.imports import unit_of_work
 from import_pipeline.store.tables import import_result
-from import_pipeline_tests.conftest import SDK_SAMPLES
+from import_pipeline_tests.data_files import sdk_sample
 
 
 def record():
@@ -88,7 +88,7 @@ def test_rerun_skips_settled_lines_and_writes_no_second_result(engine, tmp_path)
 
 def test_gzip_source_is_read(engine, tmp_path):
     target = tmp_path / "eppi.jsonl.gz"
-    with (SDK_SAMPLES / "eppi_import.jsonl").open("rb") as src, gzip.open(target, "wb") as dst:
+    with sdk_sample("eppi_import.jsonl").open("rb") as src, gzip.open(target, "wb") as dst:
         shutil.copyfileobj(src, dst)
     rec, _ = register_import(engine, record(), [str(target)])
     summary = run_all(engine, rec.id)

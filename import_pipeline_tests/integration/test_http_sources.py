@@ -5,6 +5,7 @@ without a second result for any line; a redirect, a 404 and an oversized body ea
 the batch with a message that says so.
 """
 
+import functools
 import gzip
 import http.server
 import threading
@@ -19,14 +20,19 @@ from import_pipeline.services.batches import process_batch
 from import_pipeline.services.planning import start_and_plan
 from import_pipeline.services.registration import register_import
 from import_pipeline.store.imports import unit_of_work
-from import_pipeline_tests.conftest import REAL_DATA, non_blank_lines
+from import_pipeline_tests.data_files import non_blank_lines, plain_copy, real_file
 
-SOURCE = REAL_DATA / "synergy_Sep_2021.jsonl"
-BODY = SOURCE.read_bytes()
+SOURCE = "synergy_Sep_2021.jsonl.gz"
+
+
+@functools.cache
+def body():
+    """The plain (decompressed) bytes of SOURCE: what the server sends, as it is."""
+    return plain_copy(real_file(SOURCE)).read_bytes()
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
-    """Serves BODY in several ways; counts requests per path."""
+    """Serves body() in several ways; counts requests per path."""
 
     requests: ClassVar[dict[str, int]] = {}
 
@@ -36,24 +42,24 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         count = self.requests[self.path] = self.requests.get(self.path, 0) + 1
         if self.path == "/plain.jsonl":
-            self._send(BODY)
+            self._send(body())
         elif self.path == "/data.jsonl.gz":
-            self._send(gzip.compress(BODY))
+            self._send(gzip.compress(body()))
         elif self.path == "/drops-once.jsonl":
             if count == 1:  # promise everything, send a third, hang up
                 self.send_response(200)
-                self.send_header("Content-Length", str(len(BODY)))
+                self.send_header("Content-Length", str(len(body())))
                 self.end_headers()
-                self.wfile.write(BODY[: len(BODY) // 3])
+                self.wfile.write(body()[: len(body()) // 3])
                 self.wfile.flush()
                 self.connection.close()
             else:
-                self._send(BODY)
+                self._send(body())
         elif self.path == "/no-length.jsonl":  # close-delimited body
             self.send_response(200)
             self.send_header("Connection", "close")
             self.end_headers()
-            self.wfile.write(BODY)
+            self.wfile.write(body())
             self.close_connection = True
         elif self.path == "/moved.jsonl":
             self.send_response(302)
@@ -75,6 +81,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def server():
+    body()  # a missing data file fails here, not in the server thread
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
@@ -102,7 +109,7 @@ def import_url(engine, url, **kwargs):
 def test_plain_and_gzip_bodies_import(engine, server, path):
     _, batch, results = import_url(engine, server + path)
     assert batch.status == ImportBatchStatus.COMPLETED
-    assert len(results) == non_blank_lines(SOURCE) == 271
+    assert len(results) == non_blank_lines(real_file(SOURCE)) == 271
 
 
 def test_dropped_connection_resumes_without_duplicates(engine, server):
@@ -131,11 +138,11 @@ def test_unreadable_urls_fail_the_batch_saying_why(engine, server, path, message
 
 def test_oversized_body_without_a_length_is_cut_off(engine, server):
     _, batch, results = import_url(
-        engine, server + "/no-length.jsonl", http_max_bytes=len(BODY) // 2
+        engine, server + "/no-length.jsonl", http_max_bytes=len(body()) // 2
     )
     assert batch.status == ImportBatchStatus.FAILED
     assert (
         batch.failure_details
-        == f"{server}/no-length.jsonl: body is over the limit of {len(BODY) // 2} bytes"
+        == f"{server}/no-length.jsonl: body is over the limit of {len(body()) // 2} bytes"
     )
     assert len(results) < 271  # lines before the cut-off were imported, none twice

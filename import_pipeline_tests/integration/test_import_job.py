@@ -14,7 +14,12 @@ from import_pipeline.references.queries import count_references
 from import_pipeline.services.finalise import summarise
 from import_pipeline.services.registration import register_import
 from import_pipeline.store.imports import unit_of_work
-from import_pipeline_tests.conftest import REAL_DATA, SDK_SAMPLES, non_blank_lines
+from import_pipeline_tests.data_files import (
+    SDK_EPPI_SAMPLES,
+    non_blank_lines,
+    real_file,
+    sdk_sample,
+)
 
 pytestmark = pytest.mark.postgres
 
@@ -42,7 +47,7 @@ def register(engine, *paths):
 
 
 def test_job_imports_sdk_samples_one_result_per_line(pg_engine, postgres_url):
-    samples = sorted(SDK_SAMPLES.glob("eppi_*.jsonl"))
+    samples = [sdk_sample(name) for name in SDK_EPPI_SAMPLES]
     record_id = register(pg_engine, *samples)
     with instance_for_test() as instance:
         result = run_job(postgres_url, instance, record_id)
@@ -62,7 +67,7 @@ def test_job_imports_sdk_samples_one_result_per_line(pg_engine, postgres_url):
 
 
 def test_job_on_real_data_in_several_batches_then_reimport(pg_engine, postgres_url):
-    source = REAL_DATA / "synergy_Meijboom_2021.jsonl"
+    source = real_file("synergy_Meijboom_2021.jsonl.gz")  # imported as gzip
     lines = non_blank_lines(source)
     first = register(pg_engine, source)
     second = register(pg_engine, source)
@@ -91,7 +96,7 @@ def test_job_on_real_data_in_several_batches_then_reimport(pg_engine, postgres_u
 
 
 def test_rerunning_a_partition_writes_no_second_result(pg_engine, postgres_url):
-    source = SDK_SAMPLES / "eppi_import.jsonl"
+    source = sdk_sample("eppi_import.jsonl")
     record_id = register(pg_engine, source)
     with instance_for_test() as instance:
         assert run_job(postgres_url, instance, record_id).success

@@ -17,7 +17,7 @@ from import_pipeline.domain.parsing import parse_line
 from import_pipeline.references.ingest import ingest_chunk
 from import_pipeline.services.registration import register_import
 from import_pipeline.store.imports import unit_of_work
-from import_pipeline_tests.conftest import REAL_DATA
+from import_pipeline_tests.data_files import open_plain, real_file
 
 pytestmark = pytest.mark.postgres
 
@@ -27,11 +27,11 @@ SCANS = sa.text(
 )
 
 
-SOURCE = REAL_DATA / "synergy_Sep_2021.jsonl"
+SOURCE = "synergy_Sep_2021.jsonl.gz"
 
 
 def real_lines(count):
-    with SOURCE.open("rb") as handle:
+    with open_plain(real_file(SOURCE)) as handle:
         lines = [parse_line(n, text) for n, text in enumerate(handle, start=1) if text.strip()]
     return [line for line in lines if line.failure is None][:count]
 
@@ -51,7 +51,7 @@ def test_server_side_ids_are_time_ordered(pg_engine):
     _, [batch] = register_import(
         pg_engine,
         ImportRecord(source_name="ids", processor_name="tests", processor_version="1"),
-        [str(SOURCE)],
+        [str(real_file(SOURCE))],
     )
     with unit_of_work(pg_engine) as imports:
         imports.write_results(batch.id, [{"line_number": n, "status": "completed"} for n in (1, 2)])

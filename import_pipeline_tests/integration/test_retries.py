@@ -19,7 +19,7 @@ from import_pipeline.references.queries import count_references, owner_of
 from import_pipeline.services.finalise import summarise
 from import_pipeline.store.imports import unit_of_work
 from import_pipeline.store.tables import external_identifier, import_result, reference
-from import_pipeline_tests.conftest import SDK_SAMPLES
+from import_pipeline_tests.data_files import sdk_sample
 from import_pipeline_tests.integration.test_import_job import register, run_job
 
 pytestmark = pytest.mark.postgres
@@ -137,7 +137,7 @@ def test_deadlock_is_retried_and_settles_correctly(pg_engine, postgres_url, tmp_
 
 
 def test_non_transient_error_fails_fast_naming_batch_and_cause(pg_engine, postgres_url):
-    record_id = register(pg_engine, SDK_SAMPLES / "eppi_import.jsonl")
+    record_id = register(pg_engine, sdk_sample("eppi_import.jsonl"))
     with pg_engine.begin() as connection:
         connection.exec_driver_sql("DROP TABLE enhancement")
     with instance_for_test() as instance:

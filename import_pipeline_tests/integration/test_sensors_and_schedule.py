@@ -30,7 +30,7 @@ from import_pipeline.services.registration import add_batch, open_record, regist
 from import_pipeline.settings import get_settings
 from import_pipeline.store.imports import unit_of_work
 from import_pipeline.store.tables import import_batch
-from import_pipeline_tests.conftest import SDK_SAMPLES, non_blank_lines
+from import_pipeline_tests.data_files import non_blank_lines, sdk_sample
 
 
 @pytest.fixture
@@ -46,7 +46,7 @@ def settings_env(monkeypatch, tmp_path, sqlite_url):
 
 def land(directory, name, age_seconds=60.0):
     target = directory / name
-    shutil.copyfile(SDK_SAMPLES / "eppi_import.jsonl", target)
+    shutil.copyfile(sdk_sample("eppi_import.jsonl"), target)
     then = time.time() - age_seconds
     os.utime(target, (then, then))
     return target
@@ -108,7 +108,7 @@ def test_registered_batches_get_one_run_each(settings_env, sqlite_url):
     record, [batch] = register_import(
         engine,
         ImportRecord(source_name="api", processor_name="p", processor_version="1"),
-        [str(SDK_SAMPLES / "eppi_import.jsonl")],
+        [str(sdk_sample("eppi_import.jsonl"))],
     )
     with instance_for_test() as instance:
         early = tick(registered_batches_sensor, instance)
@@ -140,7 +140,7 @@ def schedule_tick(instance, when):
 def test_schedule_imports_the_dated_source(settings_env, monkeypatch):
     exports = settings_env / "exports"
     exports.mkdir()
-    shutil.copyfile(SDK_SAMPLES / "eppi_import.jsonl", exports / "refs-2026-11-25.jsonl")
+    shutil.copyfile(sdk_sample("eppi_import.jsonl"), exports / "refs-2026-11-25.jsonl")
     monkeypatch.setenv("IMPORT_PIPELINE_SCHEDULED_SOURCE", str(exports / "refs-%Y-%m-%d.jsonl"))
     get_settings.cache_clear()
     with instance_for_test() as instance:
@@ -190,7 +190,7 @@ def test_registration_job_registers_a_record_the_sensor_then_runs(settings_env, 
                 "ops": {
                     "register_source": {
                         "config": {
-                            "sources": [str(SDK_SAMPLES / "eppi_import.jsonl")],
+                            "sources": [str(sdk_sample("eppi_import.jsonl"))],
                             "source_name": "launchpad",
                         }
                     }
@@ -228,7 +228,7 @@ def test_batches_added_over_http_run_at_once_and_the_record_waits_for_finalise(
     job = build_definitions().resolve_job_def("import_references")
     with instance_for_test() as instance:
         for sample in ("eppi_import.jsonl", "eppi_import_with_raw.jsonl"):
-            batch = add_batch(engine, record.id, str(SDK_SAMPLES / sample))
+            batch = add_batch(engine, record.id, str(sdk_sample(sample)))
             result = tick(registered_batches_sensor, instance)  # no grace period
             [request] = result.run_requests
             assert request.run_key == f"batches:{batch.id}"
@@ -250,7 +250,7 @@ def test_batches_added_over_http_run_at_once_and_the_record_waits_for_finalise(
         assert imports.get_record(record.id).status == ImportRecordStatus.COMPLETED
         counts = imports.count_results(record_id=record.id)
     expected = sum(
-        non_blank_lines(SDK_SAMPLES / name)
+        non_blank_lines(sdk_sample(name))
         for name in ("eppi_import.jsonl", "eppi_import_with_raw.jsonl")
     )
     assert counts["completed"] == expected

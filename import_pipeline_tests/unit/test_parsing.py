@@ -7,7 +7,14 @@ import pytest
 
 from import_pipeline.domain.parsing import parse_line
 from import_pipeline.domain.statuses import ImportResultStatus as S
-from import_pipeline_tests.conftest import REAL_DATA, SDK_SAMPLES
+from import_pipeline_tests.data_files import (
+    REAL,
+    REAL_SOURCES,
+    SDK_EPPI_SAMPLES,
+    SDK_SAMPLES,
+    data_file,
+    open_plain,
+)
 
 DOI = {"identifier_type": "doi", "identifier": "10.1000/abc"}
 ABSTRACT = {
@@ -141,14 +148,14 @@ def test_duplicate_identifiers_in_one_line_collapse():
 
 
 @pytest.mark.parametrize(
-    "path",
-    sorted(REAL_DATA.glob("*.jsonl")) + sorted(SDK_SAMPLES.glob("eppi_*.jsonl")),
-    ids=lambda p: p.name,
+    "name",
+    [f"{REAL}/{stem}.jsonl.gz" for stem in REAL_SOURCES]
+    + [f"{SDK_SAMPLES}/{sample}" for sample in SDK_EPPI_SAMPLES],
 )
-def test_every_sdk_validated_line_imports_completely(path):
-    """The shared data was validated with destiny-sdk 0.17.6: none of it may be rejected."""
+def test_every_sdk_validated_line_imports_completely(name):
+    """The test data was validated with destiny-sdk 0.17.6: none of it may be rejected."""
     count = 0
-    with path.open("rb") as handle:
+    with open_plain(data_file(name)) as handle:
         for number, text in enumerate(handle, start=1):
             if not text.strip():
                 continue
