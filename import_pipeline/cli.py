@@ -1,13 +1,14 @@
 """The `import-pipeline` command: demo, db upgrade, import, register, status, results, serve.
 
-Every expected failure (bad database URL, missing source, unknown record id, wrong
-option) ends with a one-line `error: ...` on stderr and exit status 2; a run that
-failed exits 1. Output with `--json` is a stable interface (spec section 8).
+Exit status (the same for every command): 0 when the command did what it was asked (an
+import whose record completed, even with failed lines); 1 when an import's record or
+run failed (the summary and the reason are printed first); 2 for a usage or
+configuration error (bad option or setting, missing source, unknown record, unusable
+database or DAGSTER_HOME), printed as one `Error: ...` line on stderr, no traceback.
+Output with `--json` is a stable interface (spec section 8).
 """
 
 import json
-import os
-import shutil
 import sys
 import textwrap
 import uuid
@@ -23,7 +24,8 @@ import sqlalchemy.exc
 
 from import_pipeline.domain.errors import DomainError
 from import_pipeline.domain.models import ImportRecord, ImportResult
-from import_pipeline.domain.statuses import ImportResultStatus
+from import_pipeline.domain.statuses import ImportRecordStatus, ImportResultStatus, RunBy
+from import_pipeline.orchestration.instance import instance_home
 from import_pipeline.presentation import record_json, result_json
 from import_pipeline.services.finalise import RecordSummary, batch_counts, summarise
 from import_pipeline.services.planning import estimate_batch_count
@@ -33,52 +35,78 @@ from import_pipeline.settings import get_settings
 from import_pipeline.store.engine import DatabaseConfigError, create_db_engine, describe_url
 from import_pipeline.store.imports import ImportRepository, unit_of_work
 from import_pipeline.store.migrations import upgrade_schema
+from import_pipeline.terminal_progress import record_progress_bar
 
+EXIT_COMPLETED = 0
 EXIT_RUN_FAILED = 1
 EXIT_USAGE = 2
 
 
+class UsageError(click.ClickException):
+    """A mistake of the user's (option, setting, source, record id): exit status 2."""
+
+    exit_code = EXIT_USAGE
+
+
+class RunFailedError(click.ClickException):
+    """An import went wrong after its record was registered: exit status 1."""
+
+    exit_code = EXIT_RUN_FAILED
+
+
+def _first_line(error: sqlalchemy.exc.DBAPIError) -> str:
+    return (str(error.orig).strip().splitlines() or ["unknown error"])[0]
+
+
 @contextmanager
 def _friendly_errors() -> Iterator[None]:
-    """Turn the errors a user can cause into one-line messages."""
+    """Turn the errors a user can cause into one-line messages (exit status 2)."""
     try:
         yield
     except (DomainError, DatabaseConfigError) as error:
-        raise click.ClickException(str(error)) from None
+        raise UsageError(str(error)) from None
     except sqlalchemy.exc.OperationalError as error:
-        first_line = (str(error.orig).strip().splitlines() or ["unknown error"])[0]
-        raise click.ClickException(f"cannot use the database: {first_line}") from None
+        raise UsageError(f"cannot use the database: {_first_line(error)}") from None
     except sqlalchemy.exc.ProgrammingError as error:
-        first_line = (str(error.orig).strip().splitlines() or ["unknown error"])[0]
-        raise click.ClickException(
-            f"database error ({first_line}); has `import-pipeline db upgrade` been run?"
+        raise UsageError(
+            f"database error ({_first_line(error)}); has `import-pipeline db upgrade` been run?"
         ) from None
+
+
+class _Commands(click.Group):
+    """The command group: every user error of every command ends as one line."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command; a usage error is one line that points at `--help`."""
+        try:
+            with _friendly_errors():
+                return super().invoke(ctx)
+        except click.UsageError as error:
+            where = error.ctx.command_path if error.ctx else ctx.command_path
+            raise UsageError(f"{error.format_message()} (see '{where} --help')") from None
+
+
+def _non_blank(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """An option's text, refused when it is empty or only whitespace."""
+    if value is not None and not value.strip():
+        raise click.BadParameter("must not be blank")
+    return value
 
 
 def _engine() -> sa.Engine:
     return create_db_engine(get_settings().resolved_database_url)
 
 
-def _ensure_dagster_home() -> Path:
-    """DAGSTER_HOME, defaulting to `<data dir>/dagster_home` with the project's dagster.yaml."""
-    configured = os.environ.get("DAGSTER_HOME")
-    home = Path(configured) if configured else (get_settings().data_dir / "dagster_home").resolve()
-    home.mkdir(parents=True, exist_ok=True)
-    if not configured:
-        os.environ["DAGSTER_HOME"] = str(home)
-        target = home / "dagster.yaml"
-        if not target.exists():
-            template = resources.files("import_pipeline.orchestration") / "dagster.yaml"
-            with resources.as_file(template) as source:
-                shutil.copyfile(source, target)
-    return home
+def _dagster_home() -> Path:
+    """DAGSTER_HOME, checked, or `<data dir>/dagster_home` with the project's dagster.yaml."""
+    return instance_home(get_settings().data_dir)
 
 
 def _parse_record_id(value: str) -> uuid.UUID:
     try:
         return uuid.UUID(value)
     except ValueError:
-        raise click.ClickException(f"{value!r} is not an import record id (a UUID)") from None
+        raise UsageError(f"{value!r} is not an import record id (a UUID)") from None
 
 
 def _batch_counts(engine: sa.Engine, summary: RecordSummary) -> dict[str, dict[str, int]]:
@@ -107,9 +135,16 @@ def _print_summary(summary: RecordSummary, counts: dict[str, dict[str, int]]) ->
         click.echo(f"  {sample}")
 
 
-@click.group()
+@click.group(cls=_Commands)
 def main() -> None:
-    """Import DESTINY reference files into the reference repository."""
+    r"""Import DESTINY reference files into the reference repository.
+
+    \b
+    Exit status:
+      0  done (an import's record completed, even if some lines failed)
+      1  an import's record or run failed (summary and reason printed)
+      2  usage or configuration error (one line on stderr)
+    """
 
 
 @main.group()
@@ -124,50 +159,88 @@ def db_upgrade() -> None:
     Also creates the default Dagster instance (`<data dir>/dagster_home` with the
     project's dagster.yaml) when DAGSTER_HOME is not set.
     """
-    with _friendly_errors():
-        engine = _engine()
-        upgrade_schema(engine)
-        home = _ensure_dagster_home()
-        click.echo(f"schema is up to date on {describe_url(engine)}; Dagster instance: {home}")
+    engine = _engine()
+    upgrade_schema(engine)
+    home = _dagster_home()
+    click.echo(f"schema is up to date on {describe_url(engine)}; Dagster instance: {home}")
 
 
 def _launch_and_report(
     engine: sa.Engine,
     record: ImportRecord,
+    home: Path,
     *,
     batch_size: int | None,
     concurrency: int | None,
     as_json: bool,
 ) -> int:
-    """Run the import job for `record`'s partition and print the record's summary."""
-    from import_pipeline.orchestration.launch import run_import_job  # noqa: PLC0415 (slow import)
+    """Run the import job for `record`'s partition, print the summary, return the exit status.
+
+    On a terminal (and without `--json`) a progress bar follows the record meanwhile.
+    """
+    from import_pipeline.orchestration.instance import open_instance  # noqa: PLC0415 (slow)
+    from import_pipeline.orchestration.launch import run_import_job  # noqa: PLC0415 (slow)
 
     settings = get_settings()
-    _ensure_dagster_home()
     size = batch_size or settings.batch_size
-    batches = estimate_batch_count(engine, record.id, size)
-    success = run_import_job(
-        record.id,
-        source_name=record.source_name,
-        database_url=settings.resolved_database_url,
-        batch_size=size,
-        chunk_size=settings.chunk_size,
-        concurrency=max(1, min(concurrency or settings.concurrency, batches)),
-    )
-    with unit_of_work(engine) as imports:
-        summary = summarise(imports, record.id)
-    counts = _batch_counts(engine, summary)
+    with _kept_for_rerun(record):
+        instance = open_instance(home)
+        batches = estimate_batch_count(engine, record.id, size)
+        url = settings.resolved_database_url
+        with record_progress_bar(url, record.id, sys.stdout) if not as_json else _nothing():
+            outcome = run_import_job(
+                record.id,
+                instance,
+                source_name=record.source_name,
+                database_url=url,
+                batch_size=size,
+                chunk_size=settings.chunk_size,
+                concurrency=max(1, min(concurrency or settings.concurrency, batches)),
+            )
+        with unit_of_work(engine) as imports:
+            summary = summarise(imports, record.id)
+        counts = _batch_counts(engine, summary)
     if as_json:
         click.echo(json.dumps(record_json(summary, counts), indent=2))
     else:
         _print_summary(summary, counts)
-        if not success:
-            click.echo("the import run failed; see the Dagster run's event log for the cause")
-    return 0 if success else EXIT_RUN_FAILED
+    status = summary.record.status
+    if outcome.success and status != ImportRecordStatus.FAILED:
+        return EXIT_COMPLETED
+    if not outcome.success:
+        click.echo(f"error: the import run {outcome.run_id} failed: {outcome.failure}", err=True)
+        if status in {ImportRecordStatus.CREATED, ImportRecordStatus.STARTED}:
+            click.echo(_left_open(record.id, status), err=True)
+    return EXIT_RUN_FAILED
+
+
+@contextmanager
+def _nothing() -> Iterator[None]:
+    yield
+
+
+def _left_open(record_id: uuid.UUID, status: str) -> str:
+    """What happens to a record that an `import` or `rerun` left unfinished."""
+    return (
+        f"import record {record_id} is left {status}: no sensor imports it on its own; "
+        f"`import-pipeline rerun {record_id}` finishes it"
+    )
+
+
+@contextmanager
+def _kept_for_rerun(record: ImportRecord) -> Iterator[None]:
+    """After registration, a user error says that the record is kept for a rerun (exit 1)."""
+    try:
+        with _friendly_errors():
+            yield
+    except UsageError as error:
+        raise RunFailedError(
+            f"{error.message}; {_left_open(record.id, str(record.status))}"
+        ) from None
 
 
 def _register(
-    sources: list[str], source_name: str, fields: dict[str, Any]
+    sources: list[str], source_name: str, fields: dict[str, Any], run_by: RunBy
 ) -> tuple[sa.Engine, ImportRecord]:
     """Apply migrations, then register one record (this CLI as its processor)."""
     engine = _engine()
@@ -176,6 +249,7 @@ def _register(
         source_name=source_name,
         processor_name="import-pipeline",
         processor_version=_version(),
+        run_by=run_by,
         **fields,
     )
     register_import(engine, record, sources)
@@ -191,12 +265,17 @@ def run_import(
     concurrency: int | None = None,
     record_fields: dict[str, Any] | None = None,
 ) -> int:
-    """Register one record for `sources`, run the import job for it, print the summary."""
-    with _friendly_errors():
-        engine, record = _register(sources, source_name, record_fields or {})
-        return _launch_and_report(
-            engine, record, batch_size=batch_size, concurrency=concurrency, as_json=as_json
-        )
+    """Register one record for `sources`, run the import job for it, print the summary.
+
+    Everything that can be checked before the record is registered is (settings,
+    DAGSTER_HOME, the database, the sources); the record is the command's own
+    (`run_by == command`), so that no sensor imports it if this command dies.
+    """
+    home = _dagster_home()
+    engine, record = _register(sources, source_name, record_fields or {}, RunBy.COMMAND)
+    return _launch_and_report(
+        engine, record, home, batch_size=batch_size, concurrency=concurrency, as_json=as_json
+    )
 
 
 def _version() -> str:
@@ -207,7 +286,9 @@ def _version() -> str:
 
 @main.command("import")
 @click.argument("sources", nargs=-1, required=True)
-@click.option("--source-name", required=True, help="Where the references come from.")
+@click.option(
+    "--source-name", required=True, callback=_non_blank, help="Where the references come from."
+)
 @click.option("--batch-size", type=click.IntRange(min=1), help="Lines per batch.")
 @click.option("--search-string", help="The search that found the references.")
 @click.option("--expected-count", type=click.IntRange(min=-1), default=-1, help="-1: unknown.")
@@ -226,7 +307,15 @@ def import_command(  # noqa: PLR0917 (click passes options positionally by name)
     concurrency: int | None,
     as_json: bool,
 ) -> None:
-    """Import SOURCE files or URLs as one import record, and print its summary."""
+    """Import SOURCE files or URLs as one import record, and print its summary.
+
+    On a terminal a progress bar shows the lines settled, lines/s, time left and the
+    results by status (not with --json, nor when the output is not a terminal). If the
+    run fails, the record is left for `import-pipeline rerun`; no sensor runs it.
+
+    Exit status: 0 the record completed (some lines may have failed); 1 the record or
+    its run failed; 2 usage or configuration error.
+    """
     fields = {"search_string": search_string, "expected_reference_count": expected_count}
     code = run_import(
         list(sources),
@@ -241,7 +330,9 @@ def import_command(  # noqa: PLR0917 (click passes options positionally by name)
 
 @main.command()
 @click.argument("sources", nargs=-1, required=True)
-@click.option("--source-name", required=True, help="Where the references come from.")
+@click.option(
+    "--source-name", required=True, callback=_non_blank, help="Where the references come from."
+)
 @click.option("--search-string", help="The search that found the references.")
 @click.option("--expected-count", type=click.IntRange(min=-1), default=-1, help="-1: unknown.")
 @click.option("--json", "as_json", is_flag=True, help="Print the record as JSON.")
@@ -258,15 +349,15 @@ def register(
     `dagster job backfill`, the UI or the `registered_batches_sensor` can run it. Prints
     the record id (or the record as JSON).
     """
-    with _friendly_errors():
-        fields = {"search_string": search_string, "expected_reference_count": expected_count}
-        engine, record = _register(list(sources), source_name, fields)
-        _ensure_dagster_home()
-        from import_pipeline.orchestration.launch import add_partition  # noqa: PLC0415
+    from import_pipeline.orchestration.instance import open_instance  # noqa: PLC0415 (slow)
+    from import_pipeline.orchestration.launch import add_partition  # noqa: PLC0415 (slow)
 
-        add_partition(record.id)
-        with unit_of_work(engine) as imports:
-            summary = summarise(imports, record.id)
+    home = _dagster_home()
+    fields = {"search_string": search_string, "expected_reference_count": expected_count}
+    engine, record = _register(list(sources), source_name, fields, RunBy.DAEMON)
+    add_partition(record.id, open_instance(home))
+    with unit_of_work(engine) as imports:
+        summary = summarise(imports, record.id)
     if as_json:
         click.echo(json.dumps(record_json(summary), indent=2))
     else:
@@ -282,15 +373,18 @@ def rerun(record_id: str, batch_size: int | None, concurrency: int | None, as_js
     """Run the import job again for an existing record: finish what a failed run left.
 
     Lines that already have a final result are skipped, so nothing is imported twice.
+
+    Exit status: 0 the record completed (or, made over HTTP, awaits its importer's
+    finalise); 1 the record or its run failed; 2 usage or configuration error.
     """
     parsed = _parse_record_id(record_id)
-    with _friendly_errors():
-        engine = _engine()
-        with unit_of_work(engine) as imports:
-            record = summarise(imports, parsed).record
-        code = _launch_and_report(
-            engine, record, batch_size=batch_size, concurrency=concurrency, as_json=as_json
-        )
+    home = _dagster_home()
+    engine = _engine()
+    with unit_of_work(engine) as imports:
+        record = summarise(imports, parsed).record
+    code = _launch_and_report(
+        engine, record, home, batch_size=batch_size, concurrency=concurrency, as_json=as_json
+    )
     sys.exit(code)
 
 
@@ -303,9 +397,7 @@ def demo() -> None:
             f"importing the bundled sample {path.name} (50 lines, some malformed on purpose)"
         )
         code = run_import([str(path)], source_name="demo", batch_size=None, as_json=False)
-    click.echo(
-        f"database: {describe_url(_engine())}; Dagster instance: {os.environ['DAGSTER_HOME']}"
-    )
+    click.echo(f"database: {describe_url(_engine())}; Dagster instance: {_dagster_home()}")
     sys.exit(code)
 
 
@@ -315,11 +407,10 @@ def demo() -> None:
 def status(record_id: str, as_json: bool) -> None:
     """Show a record, its batches with statuses and its results counted by status."""
     parsed = _parse_record_id(record_id)
-    with _friendly_errors():
-        engine = _engine()
-        with unit_of_work(engine) as imports:
-            summary = summarise(imports, parsed)
-        counts = _batch_counts(engine, summary)
+    engine = _engine()
+    with unit_of_work(engine) as imports:
+        summary = summarise(imports, parsed)
+    counts = _batch_counts(engine, summary)
     if as_json:
         click.echo(json.dumps(record_json(summary, counts), indent=2))
     else:
@@ -343,7 +434,7 @@ def results(record_id: str, status_filter: str | None, as_json: bool) -> None:
     """
     parsed = _parse_record_id(record_id)
     status = ImportResultStatus(status_filter) if status_filter else None
-    with _friendly_errors(), unit_of_work(_engine()) as imports:
+    with unit_of_work(_engine()) as imports:
         rows = _all_results(imports, parsed, status)
         if as_json:
             _echo_json_array(result_json(row) for row in rows)
@@ -402,13 +493,12 @@ def serve(host: str, port: int) -> None:
     settings = get_settings()
     if not settings.api_token_list:
         if host not in _LOOPBACK_HOSTS:
-            raise click.ClickException(
+            raise UsageError(
                 f"refusing to serve on {host} without authentication: set "
                 "IMPORT_PIPELINE_API_TOKENS, or serve on 127.0.0.1"
             )
         click.echo("warning: IMPORT_PIPELINE_API_TOKENS is not set; no authentication", err=True)
-    with _friendly_errors():
-        app = app_from_settings(settings)
+    app = app_from_settings(settings)
     uvicorn.run(app, host=host, port=port, log_level="info")
 
 

@@ -18,20 +18,34 @@
 - `IMPORT_PIPELINE_STORAGE_ALLOWLIST`: comma-separated `host` or `host:port` entries the
   API accepts storage URLs from (empty: any public https host);
 - `IMPORT_PIPELINE_API_MAX_BODY_BYTES`: the largest HTTP API request body (64 KiB).
+
+A variable set to the empty string counts as unset. A value that does not parse or is
+out of range raises `SettingsError`, whose message is one line naming the variable, the
+value and the expected form.
 """
 
 import os
+import typing
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from annotated_types import Ge
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from import_pipeline.domain.errors import DomainError
+
+ENV_PREFIX = "IMPORT_PIPELINE_"
+
+
+class SettingsError(DomainError):
+    """An `IMPORT_PIPELINE_*` variable whose value does not parse or is out of range."""
 
 
 class Settings(BaseSettings):
     """Configuration of import-pipeline, from `IMPORT_PIPELINE_*` environment variables."""
 
-    model_config = SettingsConfigDict(env_prefix="IMPORT_PIPELINE_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", env_ignore_empty=True)
 
     data_dir: Path = Field(default=Path("data"), description="Local data directory.")
     database_url: str | None = Field(
@@ -108,7 +122,44 @@ class Settings(BaseSettings):
         return f"sqlite:///{(self.data_dir / 'import_pipeline.sqlite').resolve()}"
 
 
+_FORMS = {int: "an integer", float: "a number", str: "text", Path: "a path"}
+
+
+def _expected_form(field_name: str) -> str:
+    """How a setting's value must look, e.g. "an integer >= 1 (lines per transaction)"."""
+    field = Settings.model_fields[field_name]
+    kinds = (field.annotation, *typing.get_args(field.annotation))  # `int | None` too
+    form = next((_FORMS[kind] for kind in kinds if kind in _FORMS), "a value")
+    for constraint in field.metadata:
+        if isinstance(constraint, Ge):
+            form += f" >= {constraint.ge}"
+    description = (field.description or "").rstrip(".")
+    return f"{form}; {description[:1].lower()}{description[1:]}" if description else form
+
+
+def describe_settings_error(error: ValidationError) -> str:
+    """One line for the first bad variable: its name, its value and the expected form."""
+    first = error.errors()[0]
+    field_name = str(first["loc"][0]) if first["loc"] else ""
+    if field_name not in Settings.model_fields:
+        return f"invalid settings: {first['msg']}"
+    variable = ENV_PREFIX + field_name.upper()
+    value = os.environ.get(variable, first.get("input"))
+    return f"{variable}={value!r} is not valid: expected {_expected_form(field_name)}"
+
+
+def load_settings() -> Settings:
+    """Read the settings from the environment; raise `SettingsError` for a bad value."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        raise SettingsError(describe_settings_error(error)) from None
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The process-wide settings, read on first use (never at import time)."""
-    return Settings()
+    """The process-wide settings, read on first use (never at import time).
+
+    Raises `SettingsError` (and caches nothing) when a variable's value is bad.
+    """
+    return load_settings()

@@ -16,6 +16,7 @@ from import_pipeline.domain.statuses import (
     ImportBatchStatus,
     ImportRecordStatus,
     ImportResultStatus,
+    RunBy,
     check_batch_transition,
     check_record_transition,
 )
@@ -81,6 +82,11 @@ class ImportRecord(BaseModel):
         description="`run`: completed by the run that processes its batches; `importer`: "
         "stays started until the importer's finalise call (records made over HTTP).",
     )
+    run_by: RunBy = Field(
+        default=RunBy.DAEMON,
+        description="`daemon`: sensors may start its runs; `command`: only the command that "
+        "registered it (or `import-pipeline rerun`) does.",
+    )
     created_at: datetime.datetime = Field(default_factory=utc_now, description="Registered at.")
     updated_at: datetime.datetime = Field(default_factory=utc_now, description="Last change at.")
 
@@ -114,6 +120,13 @@ class ImportBatch(BaseModel):
     )
     created_at: datetime.datetime = Field(default_factory=utc_now, description="Registered at.")
     updated_at: datetime.datetime = Field(default_factory=utc_now, description="Last change at.")
+
+    @property
+    def range_lines(self) -> int | None:
+        """Lines in the batch's range, blank ones included; None for a whole source."""
+        if self.line_start is None or self.line_end is None:
+            return None
+        return self.line_end - self.line_start + 1
 
     def moved_to(
         self, status: ImportBatchStatus, failure_details: str | None = None

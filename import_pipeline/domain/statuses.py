@@ -64,6 +64,18 @@ class FinalisedBy(StrEnum):
     """The importer's explicit finalise call: a record built up batch by batch over HTTP."""
 
 
+class RunBy(StrEnum):
+    """Who starts a record's runs: the daemon's sensors, or the command that registered it."""
+
+    DAEMON = "daemon"
+    """Sensors, the schedule, the UI or a backfill: `registered_batches_sensor` runs its
+    waiting batches (records registered by `import-pipeline register`, the HTTP API, the
+    landing sensor, the schedule)."""
+    COMMAND = "command"
+    """The `import-pipeline import` command that registered it runs it in its own process;
+    no sensor ever starts it, even when that command died (`import-pipeline rerun` does)."""
+
+
 _RECORD_TRANSITIONS: Mapping[ImportRecordStatus, frozenset[ImportRecordStatus]] = {
     ImportRecordStatus.CREATED: frozenset({ImportRecordStatus.STARTED, ImportRecordStatus.FAILED}),
     ImportRecordStatus.STARTED: frozenset(

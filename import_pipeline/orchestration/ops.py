@@ -32,6 +32,7 @@ from import_pipeline.orchestration.resources import DatabaseResource, ReferenceR
 from import_pipeline.services.batches import TransientBatchError, process_batch
 from import_pipeline.services.finalise import fail_record, finalise_record
 from import_pipeline.services.planning import start_and_plan
+from import_pipeline.services.progress import BatchProgressLog
 from import_pipeline.services.storage_policy import StoragePolicy
 from import_pipeline.settings import get_settings
 
@@ -60,6 +61,11 @@ class BatchConfig(Config):
         default=None,
         ge=1,
         description="Chunks written at once inside the batch (default: IMPORT_PIPELINE_WRITERS).",
+    )
+    progress_log_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="Log the batch's progress this often (and at every tenth of its lines).",
     )
 
 
@@ -97,6 +103,7 @@ def process_import_batch(
 ) -> Output[dict[str, Any]]:
     """Import one batch's lines through the reference resource; retry transient DB errors."""
     final_attempt = context.retry_number >= BATCH_RETRY_POLICY.max_retries
+    progress = BatchProgressLog(context.log.info, interval=config.progress_log_seconds)
     try:
         report = process_batch(
             database.engine,
@@ -108,6 +115,7 @@ def process_import_batch(
             workers=get_settings().batch_workers,
             http_max_bytes=get_settings().http_max_bytes,
             storage_policy=StoragePolicy.from_entries(get_settings().storage_allowlist_entries),
+            on_progress=progress.update,
         )
     except TransientBatchError as error:
         context.log.warning(f"transient database error, retrying: {error}")

@@ -11,7 +11,8 @@ marking), on its own connections.
 
 import multiprocessing
 import zlib
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import ALL_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 
 from import_pipeline.domain.errors import SourceUnreadableError
@@ -87,11 +88,23 @@ def run_shard(task: ShardTask) -> ShardOutcome:
     return ShardOutcome(report.lines_processed, report.race_retries, report.failure_details)
 
 
-def run_shards(tasks: list[ShardTask]) -> list[ShardOutcome]:
-    """Run the tasks in worker processes; after all ended, raise the first error, if any."""
+# While the workers run, `run_shards` calls its `on_wait` at this interval.
+WAIT_TICK_SECONDS = 1.0
+
+
+def run_shards(
+    tasks: list[ShardTask], on_wait: Callable[[], None] | None = None
+) -> list[ShardOutcome]:
+    """Run the tasks in worker processes; after all ended, raise the first error, if any.
+
+    `on_wait` is called about every second until they have (to report progress).
+    """
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=len(tasks), mp_context=context) as pool:
         futures = [pool.submit(run_shard, task) for task in tasks]
+        while wait(futures, timeout=WAIT_TICK_SECONDS, return_when=ALL_COMPLETED).not_done:
+            if on_wait is not None:
+                on_wait()
         errors = [future.exception() for future in futures]
     for error in errors:
         if error is not None:

@@ -15,7 +15,12 @@ import sqlalchemy as sa
 from import_pipeline.domain.errors import SourceUnreadableError, UnknownBatchError
 from import_pipeline.domain.models import ImportBatch
 from import_pipeline.domain.parsing import parse_line
-from import_pipeline.domain.statuses import FinalisedBy, ImportBatchStatus, derive_batch_status
+from import_pipeline.domain.statuses import (
+    RESULT_TERMINAL_STATUSES,
+    FinalisedBy,
+    ImportBatchStatus,
+    derive_batch_status,
+)
 from import_pipeline.services.batch_workers import ShardTask, run_shards
 from import_pipeline.services.chunk_pipeline import (
     BatchReport,
@@ -23,6 +28,7 @@ from import_pipeline.services.chunk_pipeline import (
     ChunkPipeline,
     TransientBatchError,
 )
+from import_pipeline.services.progress import BatchProgress, BatchProgressCallback
 from import_pipeline.services.storage_policy import StoragePolicy
 from import_pipeline.sources import DEFAULT_MAX_BYTES, iter_source_lines, local_path
 from import_pipeline.store.imports import unit_of_work
@@ -44,6 +50,7 @@ def process_batch(
     workers: int = 1,
     http_max_bytes: int = DEFAULT_MAX_BYTES,
     storage_policy: StoragePolicy | None = None,
+    on_progress: BatchProgressCallback | None = None,
 ) -> BatchReport:
     """Process the batch's unsettled lines and settle its status.
 
@@ -88,6 +95,7 @@ def process_batch(
             workers=workers,
             chunk_size=chunk_size,
             final_attempt=final_attempt,
+            on_progress=on_progress,
         )
         return _settle_batch(engine, batch, report, started_at)
     source_lines = iter_source_lines(
@@ -98,8 +106,21 @@ def process_batch(
         peer_check=peer_check,
     )
     parsed = (parse_line(number, text) for number, text in source_lines if number not in settled)
+    on_settled = None
+    if on_progress is not None:
+        progress = on_progress
+
+        def on_settled(processed: int) -> None:
+            progress(BatchProgress(batch_id, report.lines_skipped + processed, batch.range_lines))
+
     pipeline = ChunkPipeline(
-        engine, batch, ingest, report, final_attempt=final_attempt, writers=writers
+        engine,
+        batch,
+        ingest,
+        report,
+        final_attempt=final_attempt,
+        writers=writers,
+        on_settled=on_settled,
     )
     try:
         pipeline.run(parsed, chunk_size)
@@ -117,10 +138,9 @@ def _worker_count(batch: ImportBatch, workers: int) -> int:
     """
     if workers <= 1 or local_path(batch.storage_url) is None:
         return 1
-    if batch.line_start is None or batch.line_end is None:
+    if batch.range_lines is None:
         return 1  # an unsplit local source: size unknown here, keep it simple
-    lines = batch.line_end - batch.line_start + 1
-    return max(1, min(workers, lines // MIN_LINES_PER_WORKER))
+    return max(1, min(workers, batch.range_lines // MIN_LINES_PER_WORKER))
 
 
 def _process_in_workers(
@@ -132,15 +152,29 @@ def _process_in_workers(
     workers: int,
     chunk_size: int,
     final_attempt: bool,
+    on_progress: BatchProgressCallback | None,
 ) -> None:
-    """Share the batch's unsettled lines out to worker processes and add up their work."""
+    """Share the batch's unsettled lines out to worker processes and add up their work.
+
+    Progress is read from the store while they run (the workers write their results).
+    """
     url = engine.url.render_as_string(hide_password=False)
     frozen = frozenset(settled)
     tasks = [
         ShardTask(url, batch, frozen, shard, workers, chunk_size, final_attempt, DEFAULT_MAX_BYTES)
         for shard in range(workers)
     ]
-    for outcome in run_shards(tasks):
+    on_wait = None
+    if on_progress is not None:
+        progress = on_progress
+
+        def on_wait() -> None:
+            with unit_of_work(engine) as imports:
+                counts = imports.count_results(batch_id=batch.id)
+            done = sum(counts[str(status)] for status in RESULT_TERMINAL_STATUSES)
+            progress(BatchProgress(batch.id, done, batch.range_lines))
+
+    for outcome in run_shards(tasks, on_wait):
         report.lines_processed += outcome.lines_processed
         report.race_retries += outcome.race_retries
         report.failure_details = report.failure_details or outcome.failure_details

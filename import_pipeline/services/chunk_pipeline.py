@@ -161,14 +161,19 @@ class ChunkPipeline:
         *,
         final_attempt: bool,
         writers: int,
+        on_settled: Callable[[int], None] | None = None,
     ) -> None:
-        """Write `batch`'s chunks through `ingest`, counting into `report`."""
+        """Write `batch`'s chunks through `ingest`, counting into `report`.
+
+        `on_settled` is called with `report.lines_processed` after each settled chunk.
+        """
         self.writers = max(1, writers)
         self.engine = engine
         self.batch = batch
         self.ingest = ingest
         self.report = report
         self.final_attempt = final_attempt
+        self.on_settled = on_settled
 
     def run(self, lines: Iterator[ParsedLine], chunk_size: int) -> None:
         """Write every line; a `SourceUnreadableError` comes out after the rest settled."""
@@ -209,3 +214,5 @@ class ChunkPipeline:
             if not transient:
                 raise
         self.report.lines_processed += len(chunk)
+        if self.on_settled is not None:
+            self.on_settled(self.report.lines_processed)

@@ -32,8 +32,27 @@ def _on_sqlite_begin(connection: sa.Connection) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def create_db_engine(url: str) -> sa.Engine:
-    """Create an engine for `url`; raise `DatabaseConfigError` with the reason if it is bad."""
+def _on_sqlite_begin_read(connection: sa.Connection) -> None:
+    connection.exec_driver_sql("BEGIN")  # deferred: reads a WAL snapshot, waits for no writer
+
+
+def _make_folder(folder: Path) -> None:
+    """Create the folder of a SQLite database; raise `DatabaseConfigError` if it cannot be."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        reason = "a file is in the way" if isinstance(error, FileExistsError) else error.strerror
+        raise DatabaseConfigError(
+            f"the folder {folder} of the SQLite database cannot be created: {reason}"
+        ) from None
+
+
+def create_db_engine(url: str, *, read_only: bool = False) -> sa.Engine:
+    """Create an engine for `url`; raise `DatabaseConfigError` with the reason if it is bad.
+
+    A `read_only` engine (for progress displays) never queues behind SQLite's writers:
+    its transactions read a snapshot. Nothing stops it from writing on PostgreSQL.
+    """
     try:
         parsed = make_url(url)
     except ArgumentError as error:
@@ -41,10 +60,10 @@ def create_db_engine(url: str) -> sa.Engine:
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            _make_folder(Path(parsed.database).parent)
         engine = sa.create_engine(parsed)
         sa.event.listen(engine, "connect", _on_sqlite_connect)
-        sa.event.listen(engine, "begin", _on_sqlite_begin)
+        sa.event.listen(engine, "begin", _on_sqlite_begin_read if read_only else _on_sqlite_begin)
         return engine
     if backend == "postgresql":
         if parsed.drivername != "postgresql+psycopg":

@@ -18,6 +18,7 @@ from import_pipeline.domain.statuses import (
     FinalisedBy,
     ImportBatchStatus,
     ImportResultStatus,
+    RunBy,
 )
 from import_pipeline.store.bulk import insert_for, psycopg_connection
 from import_pipeline.store.tables import import_batch, import_record, import_result
@@ -109,10 +110,12 @@ class ImportRepository:
     ) -> list[tuple[ImportRecord, list[uuid.UUID]]]:
         """Open records (created or started) with batches still `created`, oldest first.
 
-        A batch of a record the run finalises counts only when it was registered before
-        `registered_before`, so that a command that registers and then runs an import at
-        once is not raced by a sensor. Batches of records the importer finalises (the
-        HTTP API) count at once: nothing else will run them.
+        Only records the daemon runs (`run_by == daemon`): a record that the `import`
+        command registered is that command's own, even after the command died. A batch
+        of a record the run finalises counts only when it was registered before
+        `registered_before`, so that a user who registers a record and runs it at once
+        (`dagster job execute`) is not raced by a sensor. Batches of records the
+        importer finalises (the HTTP API) count at once: nothing else will run them.
         """
         rows = self.connection.execute(
             sa.select(import_batch.c.import_record_id, import_batch.c.id)
@@ -124,6 +127,7 @@ class ImportRepository:
                     import_record.c.finalised_by == FinalisedBy.IMPORTER,
                 ),
                 import_record.c.status.in_(["created", "started"]),
+                import_record.c.run_by == RunBy.DAEMON,
             )
             .order_by(import_batch.c.created_at)
         ).all()

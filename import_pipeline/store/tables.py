@@ -69,6 +69,7 @@ import_record = sa.Table(
     sa.Column("status", sa.String(32), nullable=False),
     sa.Column("failure_details", sa.Text),
     sa.Column("finalised_by", sa.String(16), nullable=False, server_default="run"),
+    sa.Column("run_by", sa.String(16), nullable=False, server_default="daemon"),
     sa.Column("created_at", _TIMESTAMP, nullable=False),
     sa.Column("updated_at", _TIMESTAMP, nullable=False),
 )
