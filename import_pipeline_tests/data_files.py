@@ -87,7 +87,14 @@ def sdk_sample(name: str) -> Path:
 def _cache_dir() -> Path:
     """A temporary directory for decompressed copies: made once per process, removed at exit."""
     path = Path(tempfile.mkdtemp(prefix="import_pipeline_test_data_"))
-    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    owner = os.getpid()
+
+    def remove() -> None:
+        """Remove the directory, in the process that made it only (not in a forked child)."""
+        if os.getpid() == owner:
+            shutil.rmtree(path, ignore_errors=True)
+
+    atexit.register(remove)
     return path
 
 
@@ -95,8 +102,9 @@ def plain_copy(path: Path) -> Path:
     """A decompressed, read-only copy of the `.gz` data file `path`, made once per process.
 
     The copy lives in a temporary cache directory, under the same relative path without
-    `.gz` (so its name still ends `.jsonl` or `.csv`). Tests must not change it; copy it
-    again (e.g. `shutil.copyfile`) to get a file of their own.
+    `.gz` (so its name still ends `.jsonl` or `.csv`); a copy found missing is made again.
+    Tests must not change it; copy it again (e.g. `shutil.copyfile`) to get a file of
+    their own.
     """
     if path.suffix != ".gz":
         raise ValueError(f"{path} is not a .gz file: use it as it is")
