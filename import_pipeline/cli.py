@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import sqlalchemy as sa
@@ -36,6 +36,9 @@ from import_pipeline.store.engine import DatabaseConfigError, create_db_engine, 
 from import_pipeline.store.imports import ImportRepository, unit_of_work
 from import_pipeline.store.migrations import upgrade_schema
 from import_pipeline.terminal_progress import record_progress_bar
+
+if TYPE_CHECKING:
+    from dagster import DagsterInstance
 
 EXIT_COMPLETED = 0
 EXIT_RUN_FAILED = 1
@@ -100,6 +103,13 @@ def _engine() -> sa.Engine:
 def _dagster_home() -> Path:
     """DAGSTER_HOME, checked, or `<data dir>/dagster_home` with the project's dagster.yaml."""
     return instance_home(get_settings().data_dir)
+
+
+def _open_instance() -> "DagsterInstance":
+    """The Dagster instance of `_dagster_home()`, opened (and created) under its lock."""
+    from import_pipeline.orchestration.instance import open_instance  # noqa: PLC0415 (slow)
+
+    return open_instance(_dagster_home())
 
 
 def _parse_record_id(value: str) -> uuid.UUID:
@@ -168,7 +178,7 @@ def db_upgrade() -> None:
 def _launch_and_report(
     engine: sa.Engine,
     record: ImportRecord,
-    home: Path,
+    instance: "DagsterInstance",
     *,
     batch_size: int | None,
     concurrency: int | None,
@@ -178,13 +188,11 @@ def _launch_and_report(
 
     On a terminal (and without `--json`) a progress bar follows the record meanwhile.
     """
-    from import_pipeline.orchestration.instance import open_instance  # noqa: PLC0415 (slow)
     from import_pipeline.orchestration.launch import run_import_job  # noqa: PLC0415 (slow)
 
     settings = get_settings()
     size = batch_size or settings.batch_size
     with _kept_for_rerun(record):
-        instance = open_instance(home)
         batches = estimate_batch_count(engine, record.id, size)
         url = settings.resolved_database_url
         with record_progress_bar(url, record.id, sys.stdout) if not as_json else _nothing():
@@ -271,10 +279,10 @@ def run_import(
     DAGSTER_HOME, the database, the sources); the record is the command's own
     (`run_by == command`), so that no sensor imports it if this command dies.
     """
-    home = _dagster_home()
+    instance = _open_instance()
     engine, record = _register(sources, source_name, record_fields or {}, RunBy.COMMAND)
     return _launch_and_report(
-        engine, record, home, batch_size=batch_size, concurrency=concurrency, as_json=as_json
+        engine, record, instance, batch_size=batch_size, concurrency=concurrency, as_json=as_json
     )
 
 
@@ -349,13 +357,12 @@ def register(
     `dagster job backfill`, the UI or the `registered_batches_sensor` can run it. Prints
     the record id (or the record as JSON).
     """
-    from import_pipeline.orchestration.instance import open_instance  # noqa: PLC0415 (slow)
     from import_pipeline.orchestration.launch import add_partition  # noqa: PLC0415 (slow)
 
-    home = _dagster_home()
+    instance = _open_instance()
     fields = {"search_string": search_string, "expected_reference_count": expected_count}
     engine, record = _register(list(sources), source_name, fields, RunBy.DAEMON)
-    add_partition(record.id, open_instance(home))
+    add_partition(record.id, instance)
     with unit_of_work(engine) as imports:
         summary = summarise(imports, record.id)
     if as_json:
@@ -378,12 +385,12 @@ def rerun(record_id: str, batch_size: int | None, concurrency: int | None, as_js
     finalise); 1 the record or its run failed; 2 usage or configuration error.
     """
     parsed = _parse_record_id(record_id)
-    home = _dagster_home()
+    instance = _open_instance()
     engine = _engine()
     with unit_of_work(engine) as imports:
         record = summarise(imports, parsed).record
     code = _launch_and_report(
-        engine, record, home, batch_size=batch_size, concurrency=concurrency, as_json=as_json
+        engine, record, instance, batch_size=batch_size, concurrency=concurrency, as_json=as_json
     )
     sys.exit(code)
 
@@ -503,4 +510,4 @@ def serve(host: str, port: int) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(prog_name="import-pipeline")

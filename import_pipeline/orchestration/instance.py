@@ -13,6 +13,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import yaml
 from filelock import FileLock
 
 from import_pipeline.domain.errors import DomainError
@@ -71,8 +72,16 @@ def _install_dagster_yaml(home: Path) -> None:
 
 
 def open_instance(home: Path) -> "DagsterInstance":
-    """The Dagster instance of `home`, created under its lock file the first time."""
-    from dagster import DagsterInstance  # noqa: PLC0415 (dagster is slow to import)
+    """The Dagster instance of `home`, created under its lock file the first time.
+
+    Raises `InstanceHomeError` when its dagster.yaml is unusable.
+    """
+    from dagster import DagsterError, DagsterInstance  # noqa: PLC0415 (slow to import)
+    from dagster._check import CheckError  # noqa: PLC0415 (a class it names cannot load)
 
     with FileLock(home / _INIT_LOCK_NAME, timeout=_LOCK_TIMEOUT_SECONDS):
-        return DagsterInstance.from_config(str(home))
+        try:
+            return DagsterInstance.from_config(str(home))
+        except (DagsterError, CheckError, yaml.YAMLError) as error:
+            first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            raise InstanceHomeError(f"{home / 'dagster.yaml'} is unusable: {first}") from None
