@@ -34,7 +34,7 @@ from import_pipeline.services.finalise import fail_record, finalise_record
 from import_pipeline.services.planning import start_and_plan
 from import_pipeline.services.progress import BatchProgressLog
 from import_pipeline.services.storage_policy import StoragePolicy
-from import_pipeline.settings import get_settings
+from import_pipeline.settings import SettingsError, get_settings
 
 # Transient database errors only (the op re-raises nothing else as retriable).
 BATCH_RETRY_POLICY = RetryPolicy(
@@ -105,16 +105,20 @@ def process_import_batch(
     final_attempt = context.retry_number >= BATCH_RETRY_POLICY.max_retries
     progress = BatchProgressLog(context.log.info, interval=config.progress_log_seconds)
     try:
+        settings = get_settings()
+    except SettingsError as error:  # the deployment's mistake, not the record's
+        raise Failure(description=str(error), allow_retries=False) from None
+    try:
         report = process_batch(
             database.engine,
             uuid.UUID(batch_id),
             references.ingest_chunk,
             chunk_size=config.chunk_size,
             final_attempt=final_attempt,
-            writers=config.writers or get_settings().writers,
-            workers=get_settings().batch_workers,
-            http_max_bytes=get_settings().http_max_bytes,
-            storage_policy=StoragePolicy.from_entries(get_settings().storage_allowlist_entries),
+            writers=config.writers or settings.writers,
+            workers=settings.batch_workers,
+            http_max_bytes=settings.http_max_bytes,
+            storage_policy=StoragePolicy.from_entries(settings.storage_allowlist_entries),
             on_progress=progress.update,
         )
     except TransientBatchError as error:
