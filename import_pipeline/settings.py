@@ -8,6 +8,8 @@
 - `IMPORT_PIPELINE_WRITERS`: chunks of a batch written at once (the CPU count);
 - `IMPORT_PIPELINE_BATCH_WORKERS`: worker processes sharing a large batch (CPU count);
 - `IMPORT_PIPELINE_CONCURRENCY`: batches processed at once in step processes (1);
+- `IMPORT_PIPELINE_RETRIES`, `IMPORT_PIPELINE_RETRY_DELAY_SECONDS`: retries of a batch after
+  a transient fault (8) and the first retry's delay, doubled each time up to 60 s (1 s);
 - `IMPORT_PIPELINE_LANDING_DIR`, `IMPORT_PIPELINE_LANDING_SETTLE_SECONDS`: the new-source
   sensor's directory (`<data dir>/landing`) and how long a file must be unchanged (5 s);
 - `IMPORT_PIPELINE_SCHEDULED_SOURCE`, `IMPORT_PIPELINE_SCHEDULED_SOURCE_NAME`: the
@@ -34,6 +36,11 @@ from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from import_pipeline.domain.errors import DomainError
+from import_pipeline.services.retry_budget import (
+    DEFAULT_FIRST_DELAY_SECONDS,
+    DEFAULT_RETRIES,
+    RetryBudget,
+)
 
 ENV_PREFIX = "IMPORT_PIPELINE_"
 
@@ -85,6 +92,17 @@ class Settings(BaseSettings):
         ge=1,
         description="Batches processed at once, each in a step process (1: in-process).",
     )
+    retries: int = Field(
+        default=DEFAULT_RETRIES,
+        ge=0,
+        description="Retries of a batch after a transient fault (deadlock, lost connection, "
+        "dead worker)",
+    )
+    retry_delay_seconds: float = Field(
+        default=DEFAULT_FIRST_DELAY_SECONDS,
+        ge=0,
+        description="The first retry's delay in seconds, doubled for each next one (at most 60)",
+    )
 
     api_tokens: str = Field(
         default="",
@@ -98,6 +116,11 @@ class Settings(BaseSettings):
     api_max_body_bytes: int = Field(
         default=64 * 1024, ge=1, description="Largest HTTP API request body (bytes)."
     )
+
+    @property
+    def retry_budget(self) -> RetryBudget:
+        """The retry budget of a batch."""
+        return RetryBudget(self.retries, self.retry_delay_seconds)
 
     @property
     def api_token_list(self) -> list[str]:

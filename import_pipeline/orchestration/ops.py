@@ -5,20 +5,19 @@ Each op reads its config and resources, calls one service function, and reports.
 
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from dagster import (
-    Backoff,
     Config,
+    DagsterRunStatus,
     DynamicOut,
     DynamicOutput,
     Failure,
-    Jitter,
     MetadataValue,
     OpExecutionContext,
     Output,
-    RetryPolicy,
+    RetryRequested,
     op,
 )
 from pydantic import Field
@@ -30,21 +29,19 @@ from import_pipeline.orchestration.partitions import (
 )
 from import_pipeline.orchestration.resources import DatabaseResource, ReferenceResource
 from import_pipeline.services.batches import TransientBatchError, process_batch
-from import_pipeline.services.finalise import fail_record, finalise_record
+from import_pipeline.services.finalise import finalise_record
 from import_pipeline.services.planning import start_and_plan
-from import_pipeline.services.progress import BatchProgressLog
+from import_pipeline.services.progress import BatchProgress, BatchProgressLog
+from import_pipeline.services.retry_budget import RetryBudget
 from import_pipeline.services.storage_policy import StoragePolicy
 from import_pipeline.settings import SettingsError, get_settings
-
-# Transient database errors only (the op re-raises nothing else as retriable).
-BATCH_RETRY_POLICY = RetryPolicy(
-    max_retries=3, delay=0.5, backoff=Backoff.EXPONENTIAL, jitter=Jitter.PLUS_MINUS
-)
-
 
 # Dagster concurrency pool of the batch steps: caps how many write to the database at
 # once across all runs (limit set in dagster.yaml, `concurrency: pools:`).
 WRITER_POOL = "reference_writers"
+# A batch step looks this often whether its run was asked to terminate.
+TERMINATION_CHECK_SECONDS = 2.0
+_TERMINATING = {DagsterRunStatus.CANCELING, DagsterRunStatus.CANCELED}
 
 
 class PlanConfig(Config):
@@ -61,6 +58,16 @@ class BatchConfig(Config):
         default=None,
         ge=1,
         description="Chunks written at once inside the batch (default: IMPORT_PIPELINE_WRITERS).",
+    )
+    retries: int | None = Field(
+        default=None,
+        ge=0,
+        description="Retries after a transient fault (default: IMPORT_PIPELINE_RETRIES).",
+    )
+    retry_delay_seconds: float | None = Field(
+        default=None,
+        ge=0,
+        description="First retry's delay, doubled each time (IMPORT_PIPELINE_RETRY_DELAY_SECONDS).",
     )
     progress_log_seconds: float = Field(
         default=10.0,
@@ -93,7 +100,32 @@ def plan_import_batches(
         yield DynamicOutput(str(batch_id), mapping_key=batch_id.hex)
 
 
-@op(retry_policy=BATCH_RETRY_POLICY, pool=WRITER_POOL, tags={"kind": "batch"})
+class RunTerminatedError(BaseException):
+    """The batch's run was asked to terminate (a BaseException, like an interrupt)."""
+
+
+def _stop_when_terminated(context: OpExecutionContext) -> Callable[[], None]:
+    """A check that raises `RunTerminatedError` once the run is being terminated.
+
+    Terminating a run whose process no launcher can signal (an `import-pipeline import`,
+    a `dagster job execute`) only marks it `CANCELING`; the batch looks at most every
+    `TERMINATION_CHECK_SECONDS` and stops.
+    """
+    last_check = [float("-inf")]
+
+    def check() -> None:
+        now = time.monotonic()
+        if now - last_check[0] < TERMINATION_CHECK_SECONDS:
+            return
+        last_check[0] = now
+        run = context.instance.get_run_by_id(context.run_id)
+        if run is not None and run.status in _TERMINATING:
+            raise RunTerminatedError(f"run {context.run_id} is {run.status.value}")
+
+    return check
+
+
+@op(pool=WRITER_POOL, tags={"kind": "batch"})
 def process_import_batch(
     context: OpExecutionContext,
     config: BatchConfig,
@@ -101,34 +133,65 @@ def process_import_batch(
     references: ReferenceResource,
     batch_id: str,
 ) -> Output[dict[str, Any]]:
-    """Import one batch's lines through the reference resource; retry transient DB errors."""
-    final_attempt = context.retry_number >= BATCH_RETRY_POLICY.max_retries
-    progress = BatchProgressLog(context.log.info, interval=config.progress_log_seconds)
+    """Import one batch's lines through the reference resource.
+
+    A transient fault (deadlock, lost connection, database outage, dead worker process)
+    is retried with exponential backoff and jitter, by `RetryRequested` within the
+    configured budget; past it the step fails, the interrupted lines stay `retrying` and
+    the record `started`, for a later run to finish. Any other error fails the step at
+    once and leaves the record `started` too. A terminated run stops within seconds.
+    """
     try:
         settings = get_settings()
     except SettingsError as error:  # the deployment's mistake, not the record's
         raise Failure(description=str(error), allow_retries=False) from None
+    budget = RetryBudget(
+        settings.retries if config.retries is None else config.retries,
+        settings.retry_delay_seconds
+        if config.retry_delay_seconds is None
+        else config.retry_delay_seconds,
+    )
+    progress = BatchProgressLog(context.log.info, interval=config.progress_log_seconds)
+    stop_when_terminated = _stop_when_terminated(context)
+
+    def on_progress(batch: BatchProgress) -> None:
+        progress.update(batch)
+        stop_when_terminated()
+
     try:
+        stop_when_terminated()
         report = process_batch(
             database.engine,
             uuid.UUID(batch_id),
             references.ingest_chunk,
             chunk_size=config.chunk_size,
-            final_attempt=final_attempt,
             writers=config.writers or settings.writers,
             workers=settings.batch_workers,
             http_max_bytes=settings.http_max_bytes,
             storage_policy=StoragePolicy.from_entries(settings.storage_allowlist_entries),
-            on_progress=progress.update,
+            on_progress=on_progress,
         )
+    except RunTerminatedError as stop:
+        raise Failure(
+            description=f"batch {batch_id} stopped: {stop}; the record stays started",
+            allow_retries=False,
+        ) from None
     except TransientBatchError as error:
-        context.log.warning(f"transient database error, retrying: {error}")
-        raise
+        if budget.exhausted(context.retry_number):
+            raise Failure(
+                description=f"{error}; gave up after {budget.retries} retries: the lines "
+                "stay retrying and the record started, for a later run to finish",
+                allow_retries=False,
+            ) from error
+        delay = budget.delay(context.retry_number)
+        context.log.warning(f"transient fault, retrying in {delay:.1f} s: {error}")
+        raise RetryRequested(max_retries=budget.retries, seconds_to_wait=delay) from error
     except Exception as error:
-        reason = f"batch {batch_id} failed: {type(error).__name__}: {error}"
-        if context.has_partition_key:
-            fail_record(database.engine, _record_id(context), reason)
-        raise Failure(description=reason, allow_retries=False) from error
+        raise Failure(
+            description=f"batch {batch_id} failed: {type(error).__name__}: {error}; "
+            "the record stays started",
+            allow_retries=False,
+        ) from error
     rate = report.lines_processed / report.seconds if report.seconds else 0.0
     return Output(
         {"batch_id": batch_id, "status": str(report.status), "lines": report.lines_processed},

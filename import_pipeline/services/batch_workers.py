@@ -7,13 +7,26 @@ one worker and never race each other; lines that only share some identifiers may
 and such a race is retried like any other. Each worker writes its lines with the same
 pipeline as the single-process path (chunks settled in order, `retrying` / `failed`
 marking), on its own connections.
+
+Faults stay small: a worker that dies (killed, out of memory) is a transient fault of
+the batch (`TransientBatchError`: a retry imports the lines it left); an interrupt of
+the parent (a terminated run) kills the workers at once; and a worker dies with its
+parent, so it never writes after the process that started it is gone.
 """
 
+import contextlib
+import ctypes
 import multiprocessing
+import os
+import signal
+import sys
+import threading
+import time
 import zlib
 from collections.abc import Callable
-from concurrent.futures import ALL_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from typing import cast
 
 from import_pipeline.domain.errors import SourceUnreadableError
 from import_pipeline.domain.models import ImportBatch
@@ -24,6 +37,12 @@ from import_pipeline.services.chunk_pipeline import BatchReport, ChunkPipeline, 
 from import_pipeline.sources import iter_source_lines
 from import_pipeline.store.engine import create_db_engine
 from import_pipeline.store.errors import describe_db_error
+
+# While the workers run, `run_shards` calls its `on_wait` at this interval.
+WAIT_TICK_SECONDS = 1.0
+# A worker checks this often that its parent is alive (besides the kernel's signal).
+PARENT_CHECK_SECONDS = 0.5
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 class ShardFailedError(Exception):
@@ -40,7 +59,6 @@ class ShardTask:
     shard: int
     shards: int
     chunk_size: int
-    final_attempt: bool
     http_max_bytes: int
 
 
@@ -69,9 +87,7 @@ def run_shard(task: ShardTask) -> ShardOutcome:
             for number, text in lines
             if number not in task.settled and zlib.crc32(text) % task.shards == task.shard
         )
-        pipeline = ChunkPipeline(
-            engine, task.batch, ingest_chunk, report, final_attempt=task.final_attempt, writers=1
-        )
+        pipeline = ChunkPipeline(engine, task.batch, ingest_chunk, report, writers=1)
         try:
             pipeline.run(parsed, task.chunk_size)
         except SourceUnreadableError as error:
@@ -88,8 +104,37 @@ def run_shard(task: ShardTask) -> ShardOutcome:
     return ShardOutcome(report.lines_processed, report.race_retries, report.failure_details)
 
 
-# While the workers run, `run_shards` calls its `on_wait` at this interval.
-WAIT_TICK_SECONDS = 1.0
+def _die_with_parent(parent_pid: int) -> None:
+    """End this process as soon as its parent is gone, so it never writes after it.
+
+    On Linux the kernel sends SIGKILL when the parent dies; everywhere a watchdog thread
+    also checks the parent's pid, in case the parent died before that was arranged.
+    """
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+    def watch() -> None:
+        while True:
+            if os.getppid() != parent_pid:
+                os._exit(1)
+            time.sleep(PARENT_CHECK_SECONDS)
+
+    if os.getppid() != parent_pid:
+        os._exit(1)
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def _worker_main(task: ShardTask, results: Connection, parent_pid: int) -> None:
+    """A worker process: do the task and send back its outcome or its error."""
+    _die_with_parent(parent_pid)
+    try:
+        outcome: ShardOutcome | BaseException = run_shard(task)
+    except (TransientBatchError, ShardFailedError) as error:
+        outcome = error
+    results.send(outcome)
+    results.close()
 
 
 def run_shards(
@@ -97,16 +142,56 @@ def run_shards(
 ) -> list[ShardOutcome]:
     """Run the tasks in worker processes; after all ended, raise the first error, if any.
 
-    `on_wait` is called about every second until they have (to report progress).
+    `on_wait` is called about every second until they have (to report progress). A
+    worker that died without an answer raises `TransientBatchError` once the others
+    are done; any exception here (an interrupt, an error in `on_wait`) kills them all.
     """
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=len(tasks), mp_context=context) as pool:
-        futures = [pool.submit(run_shard, task) for task in tasks]
-        while wait(futures, timeout=WAIT_TICK_SECONDS, return_when=ALL_COMPLETED).not_done:
-            if on_wait is not None:
+    workers: list[tuple[multiprocessing.process.BaseProcess, Connection]] = []
+    answers: dict[int, ShardOutcome | BaseException] = {}
+    try:
+        for task in tasks:
+            receiver, sender = context.Pipe(duplex=False)
+            worker = context.Process(
+                target=_worker_main,
+                args=(task, sender, os.getpid()),
+                name=f"batch-worker-{task.shard + 1}",
+                daemon=True,
+            )
+            worker.start()
+            sender.close()
+            workers.append((worker, receiver))
+        waiting = {receiver: index for index, (_, receiver) in enumerate(workers)}
+        while waiting:
+            for ready in wait(list(waiting), timeout=WAIT_TICK_SECONDS):
+                index = waiting.pop(cast(Connection, ready))
+                answers[index] = _answer(workers[index][1], workers[index][0], tasks[index])
+            if waiting and on_wait is not None:
                 on_wait()
-        errors = [future.exception() for future in futures]
-    for error in errors:
-        if error is not None:
-            raise error
-    return [future.result() for future in futures]
+    except BaseException:
+        for process, _ in workers:
+            process.kill()
+        raise
+    finally:
+        for process, receiver in workers:
+            process.join()
+            receiver.close()
+    errors = [answer for answer in answers.values() if isinstance(answer, BaseException)]
+    if errors:
+        raise errors[0]
+    return [answer for _, answer in sorted(answers.items())]  # type: ignore[misc]
+
+
+def _answer(
+    receiver: Connection, process: multiprocessing.process.BaseProcess, task: ShardTask
+) -> ShardOutcome | BaseException:
+    """A worker's outcome or error; a worker that died answers `TransientBatchError`."""
+    try:
+        answer: ShardOutcome | BaseException = receiver.recv()
+    except EOFError:
+        process.join()
+        return TransientBatchError(
+            f"batch {task.batch.id}: worker {task.shard + 1} of {task.shards} died "
+            f"(exit code {process.exitcode}); the lines it left are retried"
+        )
+    return answer

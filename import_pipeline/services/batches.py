@@ -45,7 +45,6 @@ def process_batch(
     ingest: ChunkIngest,
     *,
     chunk_size: int,
-    final_attempt: bool,
     writers: int = 2,
     workers: int = 1,
     http_max_bytes: int = DEFAULT_MAX_BYTES,
@@ -57,9 +56,10 @@ def process_batch(
     Up to `writers` chunks are written at once (threads, one connection each) while this
     thread parses. With `workers` > 1 and a local source, the lines are shared out to
     that many worker processes instead (`batch_workers`), which write through
-    `ingest_chunk` directly. Raises `TransientBatchError` (after marking the interrupted lines
-    `retrying`) when a transient database error interrupts a chunk and this is not the
-    final attempt. Any other error propagates after the interrupted lines are `failed`.
+    `ingest_chunk` directly. Raises `TransientBatchError` (after marking the interrupted
+    lines `retrying` where the database allows) when a transient fault interrupts it: a
+    transient database error, or a worker process that died. Any other error propagates
+    after the interrupted lines are `failed`.
 
     A batch registered over HTTP (its record is finalised by the importer) is fetched
     under `storage_policy`: the connection is refused unless its peer address is public
@@ -94,7 +94,6 @@ def process_batch(
             report,
             workers=workers,
             chunk_size=chunk_size,
-            final_attempt=final_attempt,
             on_progress=on_progress,
         )
         return _settle_batch(engine, batch, report, started_at)
@@ -118,7 +117,6 @@ def process_batch(
         batch,
         ingest,
         report,
-        final_attempt=final_attempt,
         writers=writers,
         on_settled=on_settled,
     )
@@ -151,7 +149,6 @@ def _process_in_workers(
     *,
     workers: int,
     chunk_size: int,
-    final_attempt: bool,
     on_progress: BatchProgressCallback | None,
 ) -> None:
     """Share the batch's unsettled lines out to worker processes and add up their work.
@@ -161,7 +158,7 @@ def _process_in_workers(
     url = engine.url.render_as_string(hide_password=False)
     frozen = frozenset(settled)
     tasks = [
-        ShardTask(url, batch, frozen, shard, workers, chunk_size, final_attempt, DEFAULT_MAX_BYTES)
+        ShardTask(url, batch, frozen, shard, workers, chunk_size, DEFAULT_MAX_BYTES)
         for shard in range(workers)
     ]
     on_wait = None

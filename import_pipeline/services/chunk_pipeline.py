@@ -5,8 +5,8 @@ lines, so a line's reference and its result are committed together or not at all
 Writer threads commit chunks while the caller's thread parses the next ones. An
 identifier race is retried at once, a few times; any other transient database error
 marks the chunk's lines `retrying` in a transaction of their own and raises
-`TransientBatchError` for the orchestrator's retry policy; on the final attempt the
-lines become `failed` with the cause instead and the batch goes on.
+`TransientBatchError` for the orchestrator to retry the batch (or give up, leaving the
+lines `retrying` for a later run).
 
 Used by `batches` (in-process) and by `batch_workers` (one pipeline per worker process).
 """
@@ -117,6 +117,21 @@ def _mark_lines(
         )
 
 
+def _mark_retrying(
+    engine: sa.Engine, batch_id: uuid.UUID, chunk: Sequence[ParsedLine], cause: str
+) -> None:
+    """Mark a chunk's lines `retrying`, if the database lets us.
+
+    In an outage it may not: the lines then stay without a result, which a retry or a
+    later run treats alike (it imports every line without a final result).
+    """
+    try:
+        _mark_lines(engine, batch_id, chunk, ImportResultStatus.RETRYING, cause)
+    except Exception as error:
+        if not is_transient_db_error(error):
+            raise
+
+
 def _sharded_chunks(
     lines: Iterator[ParsedLine], size: int, shards: int
 ) -> Iterator[tuple[int, list[ParsedLine]]]:
@@ -159,7 +174,6 @@ class ChunkPipeline:
         ingest: ChunkIngest,
         report: BatchReport,
         *,
-        final_attempt: bool,
         writers: int,
         on_settled: Callable[[int], None] | None = None,
     ) -> None:
@@ -172,7 +186,6 @@ class ChunkPipeline:
         self.batch = batch
         self.ingest = ingest
         self.report = report
-        self.final_attempt = final_attempt
         self.on_settled = on_settled
 
     def run(self, lines: Iterator[ParsedLine], chunk_size: int) -> None:
@@ -203,16 +216,14 @@ class ChunkPipeline:
             self.report.race_retries += written.result()
         except Exception as error:
             cause = describe_db_error(error)
-            transient = is_transient_db_error(error)
-            if transient and not self.final_attempt:
-                _mark_lines(self.engine, self.batch.id, chunk, ImportResultStatus.RETRYING, cause)
+            if is_transient_db_error(error):
+                _mark_retrying(self.engine, self.batch.id, chunk, cause)
                 raise TransientBatchError(
                     f"batch {self.batch.id} ({self.batch.storage_url}, {len(chunk)} line(s) "
                     f"from {chunk[0].line_number} to {chunk[-1].line_number}): {cause}"
                 ) from error
             _mark_lines(self.engine, self.batch.id, chunk, ImportResultStatus.FAILED, cause)
-            if not transient:
-                raise
+            raise
         self.report.lines_processed += len(chunk)
         if self.on_settled is not None:
             self.on_settled(self.report.lines_processed)

@@ -59,5 +59,5 @@ def run_waiting_batches(engine, record_id: str) -> None:
     """What the import job does for the record's partition, without Dagster."""
     record = uuid.UUID(record_id)
     for batch_id in start_and_plan(engine, record, batch_size=1000):
-        process_batch(engine, batch_id, ingest_chunk, chunk_size=20, final_attempt=False)
+        process_batch(engine, batch_id, ingest_chunk, chunk_size=20)
     finalise_record(engine, record)

@@ -35,9 +35,7 @@ def importer_batch(engine, url):
 
 
 def process(engine, batch, policy):
-    return process_batch(
-        engine, batch.id, ingest_chunk, chunk_size=50, final_attempt=False, storage_policy=policy
-    )
+    return process_batch(engine, batch.id, ingest_chunk, chunk_size=50, storage_policy=policy)
 
 
 def test_an_importer_batch_reaching_a_private_address_fails_saying_why(engine, storage):

@@ -44,9 +44,7 @@ def test_workers_give_one_result_per_line_and_merge_duplicates(
 ):
     record_id = register(pg_engine, write(tmp_path / "s.jsonl", 1000))
     [batch_id] = start_and_plan(pg_engine, record_id, 10_000)
-    report = process_batch(
-        pg_engine, batch_id, ingest_chunk, chunk_size=50, final_attempt=False, workers=2
-    )
+    report = process_batch(pg_engine, batch_id, ingest_chunk, chunk_size=50, workers=2)
     assert report.status == ImportBatchStatus.COMPLETED
     assert report.lines_processed == 1000
     with unit_of_work(pg_engine) as imports:
@@ -78,7 +76,6 @@ def test_transient_error_in_a_worker_marks_retrying_and_raises(
                     batch_id,
                     ingest_chunk,
                     chunk_size=1000,
-                    final_attempt=False,
                     workers=2,
                 )
             blocker.rollback()
@@ -89,8 +86,6 @@ def test_transient_error_in_a_worker_marks_retrying_and_raises(
     assert statuses[7] == "retrying"
     assert set(statuses.values()) <= {"retrying", "completed"}
     assert "completed" in statuses.values()  # the other worker's share was committed
-    report = process_batch(
-        pg_engine, batch_id, ingest_chunk, chunk_size=1000, final_attempt=False, workers=2
-    )
+    report = process_batch(pg_engine, batch_id, ingest_chunk, chunk_size=1000, workers=2)
     assert report.status == ImportBatchStatus.COMPLETED
     assert report.lines_skipped == sum(1 for s in statuses.values() if s == "completed")

@@ -41,7 +41,7 @@ def write_lines(path, count, blank_every=0):
 def run_all(engine, record_id, batch_size=1000, chunk_size=7):
     batch_ids = start_and_plan(engine, record_id, batch_size)
     for batch_id in batch_ids:
-        process_batch(engine, batch_id, ingest_chunk, chunk_size=chunk_size, final_attempt=False)
+        process_batch(engine, batch_id, ingest_chunk, chunk_size=chunk_size)
     return finalise_record(engine, record_id)
 
 
@@ -78,7 +78,7 @@ def test_rerun_skips_settled_lines_and_writes_no_second_result(engine, tmp_path)
                 import_result.c.import_batch_id == batch.id, import_result.c.line_number > 20
             )
         )
-    report = process_batch(engine, batch.id, ingest_chunk, chunk_size=4, final_attempt=False)
+    report = process_batch(engine, batch.id, ingest_chunk, chunk_size=4)
     assert report.lines_skipped == 20
     assert report.lines_processed == 10
     assert report.status == ImportBatchStatus.COMPLETED

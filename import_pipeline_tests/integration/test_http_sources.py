@@ -96,9 +96,7 @@ def import_url(engine, url, **kwargs):
         [url],
     )
     [batch_id] = start_and_plan(engine, record.id, 100)  # http sources stay one batch
-    report = process_batch(
-        engine, batch_id, ingest_chunk, chunk_size=50, final_attempt=False, **kwargs
-    )
+    report = process_batch(engine, batch_id, ingest_chunk, chunk_size=50, **kwargs)
     with unit_of_work(engine) as imports:
         batch = imports.get_batch(batch_id)
         results = imports.list_results(batch_id=batch_id)

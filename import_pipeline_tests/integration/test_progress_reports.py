@@ -79,7 +79,6 @@ def test_a_batch_in_worker_processes_reports_progress_while_they_run(
         batch_id,
         ingest_chunk,
         chunk_size=200,
-        final_attempt=False,
         workers=2,
         on_progress=seen.append,
     )
@@ -102,13 +101,13 @@ def test_record_progress_counts_settled_lines_of_a_known_total(engine):
     with unit_of_work(engine) as imports:
         planned = reader.read(imports)
     assert planned.total_lines == 7159 and planned.settled == 0
-    process_batch(engine, batch_ids[0], ingest_chunk, chunk_size=500, final_attempt=False)
+    process_batch(engine, batch_ids[0], ingest_chunk, chunk_size=500)
     with unit_of_work(engine) as imports:
         one_done = reader.read(imports)
     assert one_done.settled == 2000
     assert one_done.total_lines == 7159
     for batch_id in batch_ids[1:]:
-        process_batch(engine, batch_id, ingest_chunk, chunk_size=500, final_attempt=False)
+        process_batch(engine, batch_id, ingest_chunk, chunk_size=500)
     with unit_of_work(engine) as imports:
         done = reader.read(imports)
     assert done.settled == done.total_lines == non_blank_lines(source)

@@ -22,7 +22,7 @@ def test_all_results_reads_every_page_once_in_source_order(engine, monkeypatch, 
             [str(demo), str(demo)],
         )
         for batch_id in start_and_plan(engine, record.id, batch_size=20):
-            process_batch(engine, batch_id, ingest_chunk, chunk_size=10, final_attempt=False)
+            process_batch(engine, batch_id, ingest_chunk, chunk_size=10)
     monkeypatch.setattr(cli, "_RESULTS_PAGE", page_size)
     with unit_of_work(engine) as imports:
         expected = [row.id for row in imports.list_results(record_id=record.id)]
