@@ -31,6 +31,7 @@ from import_pipeline.services.chunk_pipeline import (
 from import_pipeline.services.progress import BatchProgress, BatchProgressCallback
 from import_pipeline.services.storage_policy import StoragePolicy
 from import_pipeline.sources import DEFAULT_MAX_BYTES, iter_source_lines, local_path
+from import_pipeline.store.errors import describe_db_error, is_transient_db_error
 from import_pipeline.store.imports import unit_of_work
 
 __all__ = ["BatchReport", "TransientBatchError", "UnknownBatchError", "process_batch"]
@@ -40,6 +41,44 @@ MIN_LINES_PER_WORKER = 10_000
 
 
 def process_batch(
+    engine: sa.Engine,
+    batch_id: uuid.UUID,
+    ingest: ChunkIngest,
+    *,
+    chunk_size: int,
+    writers: int = 2,
+    workers: int = 1,
+    http_max_bytes: int = DEFAULT_MAX_BYTES,
+    storage_policy: StoragePolicy | None = None,
+    on_progress: BatchProgressCallback | None = None,
+) -> BatchReport:
+    """Process the batch's unsettled lines and settle its status (see `_process_batch`).
+
+    A transient database error anywhere on the way (a lost connection while the batch
+    is started or settled, say) comes out as `TransientBatchError`, as one inside a
+    chunk does.
+    """
+    try:
+        return _process_batch(
+            engine,
+            batch_id,
+            ingest,
+            chunk_size=chunk_size,
+            writers=writers,
+            workers=workers,
+            http_max_bytes=http_max_bytes,
+            storage_policy=storage_policy,
+            on_progress=on_progress,
+        )
+    except TransientBatchError:
+        raise
+    except Exception as error:
+        if is_transient_db_error(error):
+            raise TransientBatchError(f"batch {batch_id}: {describe_db_error(error)}") from error
+        raise
+
+
+def _process_batch(
     engine: sa.Engine,
     batch_id: uuid.UUID,
     ingest: ChunkIngest,

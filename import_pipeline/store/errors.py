@@ -1,8 +1,9 @@
 """One place that decides which database errors are transient (worth a retry).
 
 Transient: deadlock detected, serialization failure, lock not available, lock or
-statement timeout, a lost connection, SQLite "database is locked", and an identifier
-race lost to a concurrent transaction. Everything else is permanent and fails fast.
+statement timeout, a lost or refused connection, a server shutting down or starting up
+(a failover or restart), SQLite "database is locked", and an identifier race lost to a
+concurrent transaction. Everything else is permanent and fails fast.
 """
 
 import psycopg
@@ -10,8 +11,11 @@ import sqlalchemy.exc
 
 # PostgreSQL SQLSTATEs worth retrying: serialization_failure, deadlock_detected,
 # lock_not_available, query_canceled (statement_timeout), idle_in_transaction timeout,
-# and class 08 (connection exceptions).
-_TRANSIENT_SQLSTATES = frozenset({"40001", "40P01", "55P03", "57014", "25P03"})
+# admin_shutdown, crash_shutdown, cannot_connect_now (a restart or failover), and class 08
+# (connection exceptions).
+_TRANSIENT_SQLSTATES = frozenset(
+    {"40001", "40P01", "55P03", "57014", "25P03", "57P01", "57P02", "57P03"}
+)
 
 
 class TransientDatabaseError(Exception):
@@ -40,6 +44,8 @@ def is_transient_db_error(error: BaseException) -> bool:
     state = sqlstate_of(error)
     if state is not None:
         return state in _TRANSIENT_SQLSTATES or state.startswith("08")
+    if isinstance(error.orig, psycopg.OperationalError):
+        return True  # no SQLSTATE: the connection was lost or refused
     message = str(error.orig).lower()
     return "database is locked" in message or "database is busy" in message
 
