@@ -288,7 +288,7 @@ def test_terminate_stops_the_run_within_seconds_and_a_rerun_finishes(
             [run] = instance.get_runs()
             asked = time.monotonic()
             instance.run_launcher.terminate(run.run_id)  # no process to signal: CANCELING
-            stdout, stderr = process.communicate(timeout=60)
+            _, stderr = process.communicate(timeout=60)
             stopped_after = time.monotonic() - asked
             status = instance.get_run_by_id(run.run_id).status
     finally:
