@@ -10,6 +10,8 @@
 - `IMPORT_PIPELINE_CONCURRENCY`: batches processed at once in step processes (1);
 - `IMPORT_PIPELINE_RETRIES`, `IMPORT_PIPELINE_RETRY_DELAY_SECONDS`: retries of a batch after
   a transient fault (8) and the first retry's delay, doubled each time up to 60 s (1 s);
+- `IMPORT_PIPELINE_WRITER_LEASE_SECONDS`: how long a record stays claimed by a run that
+  stopped renewing its lease (killed outright) before another run may write it (30);
 - `IMPORT_PIPELINE_LANDING_DIR`, `IMPORT_PIPELINE_LANDING_SETTLE_SECONDS`: the new-source
   sensor's directory (`<data dir>/landing`) and how long a file must be unchanged (5 s);
 - `IMPORT_PIPELINE_SCHEDULED_SOURCE`, `IMPORT_PIPELINE_SCHEDULED_SOURCE_NAME`: the
@@ -36,11 +38,7 @@ from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from import_pipeline.domain.errors import DomainError
-from import_pipeline.services.retry_budget import (
-    DEFAULT_FIRST_DELAY_SECONDS,
-    DEFAULT_RETRIES,
-    RetryBudget,
-)
+from import_pipeline.services.retry_budget import RetryBudget
 
 ENV_PREFIX = "IMPORT_PIPELINE_"
 
@@ -64,6 +62,11 @@ class Settings(BaseSettings):
         default_factory=lambda: os.cpu_count() or 1,
         ge=1,
         description="Chunks of a batch written at once (threads, one connection each).",
+    )
+    writer_lease_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="Seconds a record stays claimed by a run that stopped renewing its lease",
     )
     landing_dir: Path | None = Field(
         default=None, description="Directory the new-source sensor watches (default: data/landing)."
@@ -93,13 +96,13 @@ class Settings(BaseSettings):
         description="Batches processed at once, each in a step process (1: in-process).",
     )
     retries: int = Field(
-        default=DEFAULT_RETRIES,
+        default=8,
         ge=0,
         description="Retries of a batch after a transient fault (deadlock, lost connection, "
         "dead worker)",
     )
     retry_delay_seconds: float = Field(
-        default=DEFAULT_FIRST_DELAY_SECONDS,
+        default=1.0,
         ge=0,
         description="The first retry's delay in seconds, doubled for each next one (at most 60)",
     )

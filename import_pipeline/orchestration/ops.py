@@ -34,7 +34,15 @@ from import_pipeline.services.planning import start_and_plan
 from import_pipeline.services.progress import BatchProgress, BatchProgressLog
 from import_pipeline.services.retry_budget import RetryBudget
 from import_pipeline.services.storage_policy import StoragePolicy
-from import_pipeline.settings import SettingsError, get_settings
+from import_pipeline.services.writer_lease import (
+    LeaseKeeper,
+    RecordBusyError,
+    RunFinished,
+    claim_record,
+    release_record,
+    wait_and_claim,
+)
+from import_pipeline.settings import Settings, SettingsError, get_settings
 
 # Dagster concurrency pool of the batch steps: caps how many write to the database at
 # once across all runs (limit set in dagster.yaml, `concurrency: pools:`).
@@ -76,6 +84,24 @@ class BatchConfig(Config):
     )
 
 
+def _settings() -> Settings:
+    """The settings; a bad setting fails the step (the deployment's mistake, not the record's)."""
+    try:
+        return get_settings()
+    except SettingsError as error:
+        raise Failure(description=str(error), allow_retries=False) from None
+
+
+def _run_finished(context: OpExecutionContext) -> RunFinished:
+    """Whether a run of this instance has finished (unknown runs: not known to have)."""
+
+    def finished(run_id: str) -> bool:
+        run = context.instance.get_run_by_id(run_id)
+        return run is not None and run.is_finished
+
+    return finished
+
+
 def _record_id(context: OpExecutionContext) -> Any:
     try:
         return record_id_from_partition_key(
@@ -89,9 +115,21 @@ def _record_id(context: OpExecutionContext) -> Any:
 def plan_import_batches(
     context: OpExecutionContext, config: PlanConfig, database: DatabaseResource
 ) -> Iterator[DynamicOutput[str]]:
-    """Start the partition's import record and fan out its unfinished batches."""
+    """Claim the partition's record, start it and fan out its unfinished batches.
+
+    Only one run writes a record at a time: while another run holds the record's lease,
+    this one waits (at most one lease period) and then fails without writing anything.
+    """
     record_id = _record_id(context)
     try:
+        wait_and_claim(
+            database.engine,
+            record_id,
+            context.run_id,
+            lease_seconds=_settings().writer_lease_seconds,
+            holder_finished=_run_finished(context),
+            on_wait=context.log.info,
+        )
         batch_ids = start_and_plan(database.engine, record_id, config.batch_size)
     except DomainError as error:
         raise Failure(description=str(error), allow_retries=False) from None
@@ -141,10 +179,7 @@ def process_import_batch(
     the record `started`, for a later run to finish. Any other error fails the step at
     once and leaves the record `started` too. A terminated run stops within seconds.
     """
-    try:
-        settings = get_settings()
-    except SettingsError as error:  # the deployment's mistake, not the record's
-        raise Failure(description=str(error), allow_retries=False) from None
+    settings = _settings()
     budget = RetryBudget(
         settings.retries if config.retries is None else config.retries,
         settings.retry_delay_seconds
@@ -153,13 +188,25 @@ def process_import_batch(
     )
     progress = BatchProgressLog(context.log.info, interval=config.progress_log_seconds)
     stop_when_terminated = _stop_when_terminated(context)
+    record_id = _record_id(context)
+    lease = LeaseKeeper(
+        database.engine, record_id, context.run_id, lease_seconds=settings.writer_lease_seconds
+    )
 
     def on_progress(batch: BatchProgress) -> None:
         progress.update(batch)
         stop_when_terminated()
+        lease.renew()
 
     try:
         stop_when_terminated()
+        claim_record(
+            database.engine,
+            record_id,
+            context.run_id,
+            lease_seconds=settings.writer_lease_seconds,
+            holder_finished=_run_finished(context),
+        )
         report = process_batch(
             database.engine,
             uuid.UUID(batch_id),
@@ -176,6 +223,8 @@ def process_import_batch(
             description=f"batch {batch_id} stopped: {stop}; the record stays started",
             allow_retries=False,
         ) from None
+    except RecordBusyError as busy:
+        raise Failure(description=str(busy), allow_retries=False) from None
     except TransientBatchError as error:
         if budget.exhausted(context.retry_number):
             raise Failure(
@@ -213,12 +262,14 @@ def process_import_batch(
 def finalise_import_record(
     context: OpExecutionContext, database: DatabaseResource, batch_reports: list[dict[str, Any]]
 ) -> Output[dict[str, Any]]:
-    """Complete the record and publish its counts as output metadata."""
+    """Complete the record, give up its writer lease, and publish its counts as metadata."""
     record_id = _record_id(context)
     try:
         summary = finalise_record(database.engine, record_id)
     except DomainError as error:
         raise Failure(description=str(error), allow_retries=False) from None
+    finally:
+        release_record(database.engine, record_id, context.run_id)
     run = context.instance.get_run_record_by_id(context.run_id)
     started = run.start_time if run and run.start_time else time.time()
     elapsed = max(time.time() - started, 1e-6)

@@ -113,13 +113,18 @@ def registered_batches_sensor(
 ) -> SensorResult | SkipReason:
     """A run per record that has batches waiting (`created`) and no active run.
 
+    A record that a run is writing (its writer lease is fresh) is left alone too, even
+    when that run belongs to another Dagster instance.
+
     The run key names the waiting batches, so each batch is requested once; a batch
     added later to the same record gets a run of its own.
     """
-    cutoff = utc_now() - datetime.timedelta(seconds=REGISTRATION_GRACE_SECONDS)
+    now = utc_now()
+    cutoff = now - datetime.timedelta(seconds=REGISTRATION_GRACE_SECONDS)
+    lease_cutoff = now - datetime.timedelta(seconds=get_settings().writer_lease_seconds)
     try:
         with unit_of_work(database.engine) as imports:
-            waiting = imports.records_with_waiting_batches(cutoff)
+            waiting = imports.records_with_waiting_batches(cutoff, lease_stale_before=lease_cutoff)
     except sqlalchemy.exc.DBAPIError as error:
         return _database_unusable(error)
     if not waiting:

@@ -2,24 +2,22 @@
 
 Exponential backoff with jitter: the first retry waits `first_delay` seconds, each next
 one twice as long, at most `MAX_DELAY_SECONDS`, each within +-50% so that batches hit by
-the same outage do not come back in step. The defaults (8 retries from 1 s) wait about
-three minutes in all: enough to ride out a database failover or restart.
+the same outage do not come back in step. The settings' defaults (8 retries from 1 s)
+wait about three minutes in all: enough to ride out a database failover or restart.
 """
 
 import random
 from dataclasses import dataclass
 
 MAX_DELAY_SECONDS = 60.0
-DEFAULT_RETRIES = 8
-DEFAULT_FIRST_DELAY_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
 class RetryBudget:
     """At most `retries` retries, the first after about `first_delay` seconds."""
 
-    retries: int = DEFAULT_RETRIES
-    first_delay: float = DEFAULT_FIRST_DELAY_SECONDS
+    retries: int
+    first_delay: float
 
     def nominal_delay(self, retry_number: int) -> float:
         """The delay before retry `retry_number` + 1 (0-based), without jitter."""

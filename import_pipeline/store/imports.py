@@ -73,6 +73,45 @@ class ImportRepository:
             )
         )
 
+    # The writer lease (services.writer_lease) -------------------------------------------
+
+    def writer_lease(
+        self, record_id: uuid.UUID
+    ) -> tuple[str | None, datetime.datetime | None] | None:
+        """The record's lease holder and when it last renewed (row locked), or None."""
+        query = sa.select(import_record.c.writer_run_id, import_record.c.writer_seen_at).where(
+            import_record.c.id == record_id
+        )
+        if self.connection.dialect.name == "postgresql":
+            query = query.with_for_update()
+        row = self.connection.execute(query).first()
+        return (row[0], row[1]) if row else None
+
+    def set_writer_lease(self, record_id: uuid.UUID, run_id: str, now: datetime.datetime) -> None:
+        """Give the record's lease to `run_id`, renewed at `now`."""
+        self.connection.execute(
+            sa.update(import_record)
+            .where(import_record.c.id == record_id)
+            .values(writer_run_id=run_id, writer_seen_at=now)
+        )
+
+    def renew_writer_lease(self, record_id: uuid.UUID, run_id: str, now: datetime.datetime) -> bool:
+        """Renew `run_id`'s lease; False when another run holds it now."""
+        result = self.connection.execute(
+            sa.update(import_record)
+            .where(import_record.c.id == record_id, import_record.c.writer_run_id == run_id)
+            .values(writer_seen_at=now)
+        )
+        return result.rowcount == 1
+
+    def release_writer_lease(self, record_id: uuid.UUID, run_id: str) -> None:
+        """Free the record's lease if `run_id` holds it."""
+        self.connection.execute(
+            sa.update(import_record)
+            .where(import_record.c.id == record_id, import_record.c.writer_run_id == run_id)
+            .values(writer_run_id=None, writer_seen_at=None)
+        )
+
     # Batches ---------------------------------------------------------------------------
 
     def add_batches(self, batches: Sequence[ImportBatch]) -> None:
@@ -106,7 +145,11 @@ class ImportRepository:
         return [ImportBatch.model_validate(dict(row)) for row in rows]
 
     def records_with_waiting_batches(
-        self, registered_before: datetime.datetime, limit: int = 100
+        self,
+        registered_before: datetime.datetime,
+        limit: int = 100,
+        *,
+        lease_stale_before: datetime.datetime | None = None,
     ) -> list[tuple[ImportRecord, list[uuid.UUID]]]:
         """Open records (created or started) with batches still `created`, oldest first.
 
@@ -116,6 +159,8 @@ class ImportRepository:
         `registered_before`, so that a user who registers a record and runs it at once
         (`dagster job execute`) is not raced by a sensor. Batches of records the
         importer finalises (the HTTP API) count at once: nothing else will run them.
+        With `lease_stale_before`, a record whose writer lease was renewed since then
+        (a run is writing it, perhaps from another Dagster instance) is left out.
         """
         rows = self.connection.execute(
             sa.select(import_batch.c.import_record_id, import_batch.c.id)
@@ -128,6 +173,10 @@ class ImportRepository:
                 ),
                 import_record.c.status.in_(["created", "started"]),
                 import_record.c.run_by == RunBy.DAEMON,
+                sa.or_(
+                    import_record.c.writer_seen_at.is_(None),
+                    import_record.c.writer_seen_at < (lease_stale_before or utc_now()),
+                ),
             )
             .order_by(import_batch.c.created_at)
         ).all()

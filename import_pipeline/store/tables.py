@@ -70,6 +70,8 @@ import_record = sa.Table(
     sa.Column("failure_details", sa.Text),
     sa.Column("finalised_by", sa.String(16), nullable=False, server_default="run"),
     sa.Column("run_by", sa.String(16), nullable=False, server_default="daemon"),
+    sa.Column("writer_run_id", sa.String(64)),
+    sa.Column("writer_seen_at", _TIMESTAMP),
     sa.Column("created_at", _TIMESTAMP, nullable=False),
     sa.Column("updated_at", _TIMESTAMP, nullable=False),
 )

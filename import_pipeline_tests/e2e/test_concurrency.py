@@ -186,7 +186,13 @@ def test_sigkill_mid_batch_then_rerun(pg_engine, postgres_url, tmp_path):
             for n in range(1, total + 1)
         ],
     )
-    env = env_for(tmp_path, "crash", postgres_url, IMPORT_PIPELINE_CHUNK_SIZE="200")
+    env = env_for(
+        tmp_path,
+        "crash",
+        postgres_url,
+        IMPORT_PIPELINE_CHUNK_SIZE="200",
+        IMPORT_PIPELINE_WRITER_LEASE_SECONDS="3",  # the killed run's lease goes stale soon
+    )
     proc = subprocess.Popen(
         [*CLI, "import", str(source), "--source-name", "crash", "--concurrency", "1"],
         env=env,

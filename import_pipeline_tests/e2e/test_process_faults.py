@@ -147,6 +147,8 @@ def test_a_killed_import_takes_its_workers_with_it_and_rerun_finishes(
         postgres_url,
         IMPORT_PIPELINE_CHUNK_SIZE="200",
         IMPORT_PIPELINE_BATCH_WORKERS="2",
+        # The killed run's lease goes stale this soon, so the rerun need not wait long.
+        IMPORT_PIPELINE_WRITER_LEASE_SECONDS="3",
     )
     process = subprocess.Popen(
         [*CLI, "import", str(source), "--source-name", "killed"],
