@@ -21,19 +21,7 @@ from import_pipeline.domain.statuses import (
     ImportRecordStatus,
     ImportResultStatus,
 )
-
-# Largest value of the database's integer column.
-_INT32_MAX = 2**31 - 1
-
-
-def _no_nul(value: str) -> str:
-    if "\x00" in value:
-        raise ValueError("must not contain a NUL character")
-    return value
-
-
-Name = Annotated[str, Field(min_length=1, max_length=500), AfterValidator(_no_nul)]
-Text = Annotated[str, Field(max_length=100_000), AfterValidator(_no_nul)]
+from import_pipeline.services.input_rules import Name, ReferenceCount, Text, no_nul
 
 
 class ImportRecordIn(BaseModel):
@@ -48,8 +36,8 @@ class ImportRecordIn(BaseModel):
     processor_name: Name = Field(description="The program that produced the source files.")
     processor_version: Name = Field(description="That program's version.")
     notes: Text | None = Field(default=None, description="Free-text notes.")
-    expected_reference_count: int = Field(
-        ge=-1, le=_INT32_MAX, description="References the importer expects; -1 when unknown."
+    expected_reference_count: ReferenceCount = Field(
+        description="References the importer expects; -1 when unknown."
     )
     source_name: Name = Field(description="Where the references come from.")
 
@@ -69,7 +57,7 @@ class ImportBatchIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    storage_url: Annotated[str, Field(min_length=1, max_length=2048), AfterValidator(_no_nul)] = (
+    storage_url: Annotated[str, Field(min_length=1, max_length=2048), AfterValidator(no_nul)] = (
         Field(description="https:// URL of a .jsonl or .jsonl.gz file (http: allow-listed only).")
     )
 
