@@ -65,8 +65,8 @@ def _allow_list_entry(entry: str) -> str:
 _LAST_32_BITS_IPV4 = (ipaddress.IPv6Network("::/96"), ipaddress.IPv6Network("64:ff9b::/96"))
 # IPv6 global unicast space (RFC 4291, IANA): every public IPv6 address is inside it.
 _GLOBAL_UNICAST = ipaddress.IPv6Network("2000::/3")
-# Not globally reachable (IANA special-purpose registries), though `is_global` says so on
-# Pythons before 3.11.10 / 3.12.4 / 3.13 (later ones agree with this table).
+# Not globally reachable (IANA special-purpose registries), though the `is_global` of
+# older Pythons (3.11.7 among them) says they are; newer ones agree with this table.
 _NOT_GLOBAL: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = (
     ipaddress.IPv4Network("192.0.0.0/24"),  # IETF protocol assignments (RFC 6890)
     ipaddress.IPv6Network("3fff::/20"),  # documentation (RFC 9637)
@@ -93,6 +93,8 @@ def embedded_ipv4(address: str) -> list[ipaddress.IPv4Address]:
         return list(ip.teredo)
     if ip.sixtofour is not None:
         return [ip.sixtofour]
+    if ip.is_loopback or ip.is_unspecified:  # `::1` and `::`, not IPv4-compatible
+        return []
     if any(ip in network for network in _LAST_32_BITS_IPV4):
         return [ipaddress.IPv4Address(int(ip) & 0xFFFF_FFFF)]
     return []

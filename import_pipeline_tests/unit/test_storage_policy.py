@@ -129,11 +129,23 @@ def test_a_public_address_is_accepted_in_any_form(address):
     policy().check_peer("https://public.example/a.jsonl", address)
 
 
-def test_a_refusal_names_the_ipv4_address_an_ipv6_one_stands_for():
-    with pytest.raises(StorageUrlRefusedError, match=re.escape("(::127.0.0.1 (IPv4 127.0.0.1))")):
-        policy().check("https://[::127.0.0.1]/a.jsonl")
-    with pytest.raises(StorageUrlRefusedError, match=re.escape("2002:7f00:1:: (IPv4 127.0.0.1)")):
-        policy().check_peer("https://public.example/a.jsonl", "2002:7f00:1::")
+@pytest.mark.parametrize(
+    ("address", "described"),
+    [
+        ("::127.0.0.1", "::127.0.0.1 (IPv4 127.0.0.1)"),
+        ("2002:7f00:1::", "2002:7f00:1:: (IPv4 127.0.0.1)"),
+        ("2001:0:4136:e378:8000:63bf:80ff:fffe", "2001:0:4136:e378:8000:63bf:80ff:fffe (IPv4 65.54.227.120, 127.0.0.1)"),
+        ("::1", "::1"),  # the IPv6 loopback, not an IPv4-compatible 0.0.0.1
+        ("10.0.0.1", "10.0.0.1"),
+    ],
+)  # fmt: skip
+def test_a_refusal_names_the_ipv4_addresses_an_ipv6_one_stands_for(address, described):
+    with pytest.raises(StorageUrlRefusedError) as at_fetch:
+        policy().check_peer("https://public.example/a.jsonl", address)
+    assert f"reached non-public address {described}, and" in str(at_fetch.value)
+    with pytest.raises(StorageUrlRefusedError) as at_registration:
+        policy().check(literal_url(address))
+    assert f"resolves to a non-public address ({described});" in str(at_registration.value)
 
 
 def test_a_teredo_address_embeds_its_server_and_the_inverted_client():
