@@ -9,7 +9,7 @@ connected); `app_from_settings` builds it from `IMPORT_PIPELINE_*` settings for
 | unknown record, or a batch not in the record | 404 |
 | storage URL refused by the policy | 403 |
 | illegal transition (batch added to a closed record, finalise with a batch unfinished) | 409 |
-| invalid body or parameter | 422, naming the field (FastAPI's validation shape) |
+| invalid body or parameter | 422 naming the field, never its value (FastAPI's validation shape) |
 | body over the limit | 413 |
 | missing or wrong bearer token | 401 |
 | database unreachable or not migrated | 503 |
@@ -17,10 +17,13 @@ connected); `app_from_settings` builds it from `IMPORT_PIPELINE_*` settings for
 
 import logging
 from collections.abc import Sequence
+from typing import cast
 
 import sqlalchemy as sa
 import sqlalchemy.exc
 from fastapi import Depends, FastAPI, Request, status
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from import_pipeline.api.routes import router
@@ -56,6 +59,18 @@ def _domain_error(request: Request, error: Exception) -> JSONResponse:
             status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
         )
     return JSONResponse({"detail": str(error)}, status_code=code)
+
+
+def _validation_error(request: Request, error: Exception) -> JSONResponse:
+    """FastAPI's 422 shape without the refused values (`input`): one may hold a password."""
+    problems = [
+        {key: value for key, value in problem.items() if key != "input"}
+        for problem in cast(RequestValidationError, error).errors()  # registered for it alone
+    ]
+    return JSONResponse(
+        {"detail": jsonable_encoder(problems)},
+        status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+    )
 
 
 def _database_error(request: Request, error: Exception) -> JSONResponse:
@@ -104,6 +119,7 @@ def create_app(
             503: {"model": ErrorBody, "description": "The import database cannot be used."},
         },
     )
+    app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(sqlalchemy.exc.OperationalError, _database_error)
     app.add_exception_handler(sqlalchemy.exc.ProgrammingError, _database_error)

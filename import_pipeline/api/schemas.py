@@ -4,7 +4,9 @@ Requests are the SDK's `ImportRecordIn` and `ImportBatchIn`; unknown fields are 
 (422) so that a misspelt field is not silently dropped. Responses are the SDK's
 `ImportRecordRead`, `ImportBatchRead`, `ImportBatchSummary` and `ImportResultRead`, plus
 our extra fields (the SDK's models ignore keys they do not know). Text is refused when
-it holds a NUL character, which no database text column stores.
+it holds a NUL character, which no database text column stores, and a count beyond the
+database's integer column (`services.input_rules`); a storage URL with user information
+(`user:password@`) is refused without being repeated.
 """
 
 import datetime
@@ -21,19 +23,8 @@ from import_pipeline.domain.statuses import (
     ImportRecordStatus,
     ImportResultStatus,
 )
-
-# Largest value of the database's integer column.
-_INT32_MAX = 2**31 - 1
-
-
-def _no_nul(value: str) -> str:
-    if "\x00" in value:
-        raise ValueError("must not contain a NUL character")
-    return value
-
-
-Name = Annotated[str, Field(min_length=1, max_length=500), AfterValidator(_no_nul)]
-Text = Annotated[str, Field(max_length=100_000), AfterValidator(_no_nul)]
+from import_pipeline.services.input_rules import Name, ReferenceCount, Text, no_nul
+from import_pipeline.services.storage_policy import USER_INFO_REFUSED, has_user_info
 
 
 class ImportRecordIn(BaseModel):
@@ -48,8 +39,8 @@ class ImportRecordIn(BaseModel):
     processor_name: Name = Field(description="The program that produced the source files.")
     processor_version: Name = Field(description="That program's version.")
     notes: Text | None = Field(default=None, description="Free-text notes.")
-    expected_reference_count: int = Field(
-        ge=-1, le=_INT32_MAX, description="References the importer expects; -1 when unknown."
+    expected_reference_count: ReferenceCount = Field(
+        description="References the importer expects; -1 when unknown."
     )
     source_name: Name = Field(description="Where the references come from.")
 
@@ -69,8 +60,11 @@ class ImportBatchIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    storage_url: Annotated[str, Field(min_length=1, max_length=2048), AfterValidator(_no_nul)] = (
-        Field(description="https:// URL of a .jsonl or .jsonl.gz file (http: allow-listed only).")
+    storage_url: Annotated[str, Field(min_length=1, max_length=2048), AfterValidator(no_nul)] = (
+        Field(
+            description="https:// URL of a .jsonl or .jsonl.gz file (http: allow-listed only), "
+            "without user information (user:password@)."
+        )
     )
 
     @field_validator("storage_url")
@@ -78,6 +72,8 @@ class ImportBatchIn(BaseModel):
     def _http_url(cls, value: str) -> str:
         if any(character.isspace() or ord(character) < 32 for character in value):
             raise ValueError("must not contain whitespace or control characters")
+        if has_user_info(value):
+            raise ValueError(USER_INFO_REFUSED)
         try:
             parts = urlsplit(value)
             parts.port  # noqa: B018 (raises ValueError for a bad port)

@@ -14,17 +14,18 @@ from import_pipeline.store.engine import create_db_engine
 
 
 class DatabaseResource(ConfigurableResource):  # type: ignore[type-arg]
-    """The SQL database of the import and reference tables (one engine per process)."""
+    """The SQL database of the import and reference tables (one engine per process).
+
+    The engine is created when first used, not when Dagster sets the resource up, so
+    that a bad `IMPORT_PIPELINE_*` setting is raised (`SettingsError`) inside the op,
+    sensor or schedule that uses it, which reports it, and not before any of its code.
+    """
 
     database_url: str | None = Field(
         default=None,
         description="SQLAlchemy URL; empty: IMPORT_PIPELINE_DATABASE_URL or the SQLite default.",
     )
     _engine: sa.Engine | None = PrivateAttr(default=None)
-
-    def setup_for_execution(self, context: InitResourceContext) -> None:
-        """Create the engine when a run starts using the resource."""
-        self._engine = create_db_engine(self.database_url or get_settings().resolved_database_url)
 
     def teardown_after_execution(self, context: InitResourceContext) -> None:
         """Close the engine's pooled connections."""
@@ -33,7 +34,7 @@ class DatabaseResource(ConfigurableResource):  # type: ignore[type-arg]
 
     @property
     def engine(self) -> sa.Engine:
-        """The engine; created on first use outside a run."""
+        """The engine, created on first use."""
         if self._engine is None:
             self._engine = create_db_engine(
                 self.database_url or get_settings().resolved_database_url

@@ -4,11 +4,13 @@ The source is `IMPORT_PIPELINE_SCHEDULED_SOURCE` with strftime fields filled fro
 tick's date (e.g. `/exports/refs-%Y-%m-%d.jsonl.gz` or an https URL). Each tick registers
 one record, whose id is derived from the source it names (so a repeated tick registers
 nothing new), adds its partition and requests its run. Schedules cannot add dynamic
-partitions through their result, so the partition is added through the instance.
+partitions through their result, so the partition is added through the instance. A
+bad setting, a missing source or an unusable database is a skipped tick saying why.
 """
 
 import uuid
 
+import sqlalchemy.exc
 from dagster import RunRequest, ScheduleEvaluationContext, SkipReason, schedule
 
 from import_pipeline.domain.errors import SourceUnreadableError
@@ -17,6 +19,7 @@ from import_pipeline.orchestration.jobs import import_references
 from import_pipeline.orchestration.partitions import IMPORT_RECORDS_PARTITION
 from import_pipeline.orchestration.resources import DatabaseResource
 from import_pipeline.orchestration.run_config import record_run_request
+from import_pipeline.orchestration.ticks import database_unusable, skip_on_bad_settings
 from import_pipeline.services.registration import register_import
 from import_pipeline.settings import get_settings
 from import_pipeline.sources import local_path
@@ -38,6 +41,7 @@ def scheduled_source_for(template: str, context: ScheduleEvaluationContext) -> s
     job=import_references,
     description="Imports the configured dated source (IMPORT_PIPELINE_SCHEDULED_SOURCE) daily.",
 )
+@skip_on_bad_settings
 def scheduled_import(
     context: ScheduleEvaluationContext, database: DatabaseResource
 ) -> RunRequest | SkipReason:
@@ -60,6 +64,8 @@ def scheduled_import(
         register_import(database.engine, record, [source], once=True)
     except SourceUnreadableError as error:
         return SkipReason(f"scheduled source unreadable: {error}")
+    except sqlalchemy.exc.DBAPIError as error:
+        return database_unusable(error)
     key = str(record.id)
     if not context.instance.has_dynamic_partition(IMPORT_RECORDS_PARTITION, key):
         context.instance.add_dynamic_partitions(IMPORT_RECORDS_PARTITION, [key])

@@ -4,7 +4,8 @@
   directory (see `import_pipeline.services.landing` for what counts as new);
 - `registered_batches_sensor`: a run for every record whose batches were registered
   (CLI `register`, HTTP API) but that no run has picked up yet.
-Both are on by default; each returns one `SensorResult` or a `SkipReason` saying why.
+Both are on by default; each returns one `SensorResult` or a `SkipReason` saying why,
+never raises for a bad setting or an unusable database (`orchestration.ticks`).
 """
 
 import datetime
@@ -21,7 +22,8 @@ from dagster import (
     sensor,
 )
 
-from import_pipeline.domain.models import ImportRecord, utc_now
+from import_pipeline.domain.errors import SourceUnreadableError
+from import_pipeline.domain.models import utc_now
 from import_pipeline.orchestration.jobs import import_references
 from import_pipeline.orchestration.partitions import (
     IMPORT_RECORDS_PARTITION,
@@ -29,10 +31,12 @@ from import_pipeline.orchestration.partitions import (
 )
 from import_pipeline.orchestration.resources import DatabaseResource
 from import_pipeline.orchestration.run_config import record_run_request
+from import_pipeline.orchestration.ticks import database_unusable, skip_on_bad_settings
 from import_pipeline.services.landing import (
+    LandedFileError,
+    landed_record,
     new_sources,
     scan_landing_directory,
-    source_settings,
 )
 from import_pipeline.services.registration import register_import
 from import_pipeline.settings import get_settings
@@ -49,24 +53,21 @@ _ACTIVE_RUN_STATUSES = [
 ]
 
 
-def _database_unusable(error: sqlalchemy.exc.DBAPIError) -> SkipReason:
-    first_line = (str(error.orig).strip().splitlines() or ["unknown error"])[0]
-    return SkipReason(
-        f"the import database cannot be used ({first_line}); "
-        "has `import-pipeline db upgrade` been run?"
-    )
-
-
 @sensor(
     job=import_references,
     minimum_interval_seconds=15,
     default_status=DefaultSensorStatus.RUNNING,
     description="Imports each new .jsonl / .jsonl.gz file dropped in the landing directory.",
 )
+@skip_on_bad_settings
 def new_source_sensor(
     context: SensorEvaluationContext, database: DatabaseResource
 ) -> SensorResult | SkipReason:
-    """One record, partition and run per new, settled file in the landing directory."""
+    """One record, partition and run per new, settled file in the landing directory.
+
+    A file that cannot be registered as it is (unreadable, a bad sidecar) is logged,
+    naming it and the field, and waits; the other files are registered all the same.
+    """
     settings = get_settings()
     directory = settings.resolved_landing_dir
     try:
@@ -77,24 +78,23 @@ def new_source_sensor(
     fresh = new_sources(files, known, time.time(), settings.landing_settle_seconds)
     if not fresh:
         return SkipReason(f"no new settled source in {directory} ({len(files)} file(s) seen)")
-    keys, requests = [], []
+    keys, requests, waiting = [], [], []
     for landed in fresh:
         try:
-            meta = source_settings(landed)
-        except ValueError as error:
-            context.log.error(f"{landed.path} skipped: {error}")
-            continue
-        record = ImportRecord(id=landed.record_id, **vars(meta))
-        try:
+            record = landed_record(landed)
             register_import(database.engine, record, [str(landed.path)], once=True)
+        except (LandedFileError, SourceUnreadableError) as error:
+            context.log.error(f"not imported until fixed: {error}")
+            waiting.append(str(error))
+            continue
         except sqlalchemy.exc.DBAPIError as error:
-            return _database_unusable(error)
+            return database_unusable(error)
         key = str(record.id)
         keys.append(key)
         requests.append(record_run_request(record, f"landed:{key}"))
         context.log.info(f"{landed.path}: import record {key} ({record.source_name})")
     if not requests:
-        return SkipReason("every new file had an unreadable sidecar (see the tick's log)")
+        return SkipReason(f"no new file could be registered: {'; '.join(waiting)}")
     return SensorResult(
         run_requests=requests,
         dynamic_partitions_requests=[import_records_partitions.build_add_request(keys)],
@@ -108,6 +108,7 @@ def new_source_sensor(
     default_status=DefaultSensorStatus.RUNNING,
     description="Runs the import for records whose batches were registered without a run.",
 )
+@skip_on_bad_settings
 def registered_batches_sensor(
     context: SensorEvaluationContext, database: DatabaseResource
 ) -> SensorResult | SkipReason:
@@ -126,7 +127,7 @@ def registered_batches_sensor(
         with unit_of_work(database.engine) as imports:
             waiting = imports.records_with_waiting_batches(cutoff, lease_stale_before=lease_cutoff)
     except sqlalchemy.exc.DBAPIError as error:
-        return _database_unusable(error)
+        return database_unusable(error)
     if not waiting:
         return SkipReason("no registered batch is waiting")
     known = set(context.instance.get_dynamic_partitions(IMPORT_RECORDS_PARTITION))

@@ -14,6 +14,7 @@ from typing import NamedTuple
 from import_pipeline.domain.errors import DomainError, UnknownRecordError
 from import_pipeline.domain.models import ImportResult
 from import_pipeline.domain.statuses import ImportResultStatus
+from import_pipeline.services.input_rules import INTEGER_COLUMN_MAX
 from import_pipeline.store.imports import ImportRepository
 
 
@@ -29,16 +30,29 @@ class ResultCursor(NamedTuple):
 
     @classmethod
     def parse(cls, text: str) -> "ResultCursor":
-        """Read `<batch id>.<line number>`; raises `InvalidCursorError` otherwise."""
+        """Read `<batch id>.<line number>`; raises `InvalidCursorError` otherwise.
+
+        The line number is ASCII digits, from 0 to the largest line number the results
+        table can hold (`INTEGER_COLUMN_MAX`).
+        """
         batch, _, line = text.partition(".")
+        digits = line.removeprefix("-")
         try:
-            cursor = cls(uuid.UUID(batch), int(line))
+            batch_id = uuid.UUID(batch)
         except ValueError:
+            batch_id = None
+        if batch_id is None or not (digits.isascii() and digits.isdigit()):
             raise InvalidCursorError(
                 f"cursor {text!r} is not a results cursor (<batch id>.<line number>)"
-            ) from None
+            )
+        cursor = cls(batch_id, int(line))
         if cursor.line_number < 0:
             raise InvalidCursorError(f"cursor {text!r} has a negative line number")
+        if cursor.line_number > INTEGER_COLUMN_MAX:
+            raise InvalidCursorError(
+                f"cursor {text!r} has a line number over {INTEGER_COLUMN_MAX}, "
+                "the largest a result can have"
+            )
         return cursor
 
     def __str__(self) -> str:

@@ -38,13 +38,25 @@ def process(engine, batch, policy):
     return process_batch(engine, batch.id, ingest_chunk, chunk_size=50, storage_policy=policy)
 
 
-def test_an_importer_batch_reaching_a_private_address_fails_saying_why(engine, storage):
-    batch = importer_batch(engine, f"{storage}/demo.jsonl")
+@pytest.mark.parametrize(
+    ("host", "reached"),
+    [
+        ("127.0.0.1", "127.0.0.1"),
+        # An IPv6 socket reaches the IPv4 server through its IPv4-mapped address.
+        ("[::ffff:127.0.0.1]", "::ffff:127.0.0.1 (IPv4 127.0.0.1)"),
+        ("[::ffff:7f00:1]", "::ffff:127.0.0.1 (IPv4 127.0.0.1)"),
+    ],
+)
+def test_an_importer_batch_reaching_a_private_address_fails_saying_why(
+    engine, storage, host, reached
+):
+    url = f"{storage.replace('127.0.0.1', host)}/demo.jsonl"
+    batch = importer_batch(engine, url)
     report = process(engine, batch, StoragePolicy())
     assert report.status == ImportBatchStatus.FAILED
     assert report.failure_details == (
-        f"{storage}/demo.jsonl: refused: the connection reached non-public address "
-        "127.0.0.1, and the host is not allow-listed"
+        f"{url}: refused: the connection reached non-public address {reached}, "
+        "and the host is not allow-listed"
     )
 
 

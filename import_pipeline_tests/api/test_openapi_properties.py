@@ -121,3 +121,35 @@ def test_any_text_in_a_body_is_accepted_or_refused_never_a_server_error(api_on_s
         record_id = created.json()["id"] if created.status_code == 201 else KNOWN["record_id"]
         batch = client.post(f"/imports/{record_id}/batches", json={"storage_url": url})
         assert batch.status_code in {202, 403, 422}, batch.text
+
+
+# Any integer, and often one at the edge of a 32- or 64-bit column.
+_INTEGERS = (
+    st.integers()
+    | st.integers(2**31 - 2, 2**31 + 1)
+    | st.integers(2**63 - 2, 2**64)
+    | st.integers(-(2**63) - 1, -(2**63) + 1)
+)
+
+
+@given(line=_INTEGERS, limit=_INTEGERS, offset=_INTEGERS)
+@settings(
+    max_examples=100,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+def test_any_integer_in_a_query_is_accepted_or_refused_never_a_server_error(
+    api_on_store, line, limit, offset
+):
+    """A results cursor's line number beyond the integer column used to answer 500."""
+    results = f"/imports/{KNOWN['record_id']}/results"
+    with TestClient(APP, headers=AUTH) as client:
+        for path, params in [
+            (results, {"cursor": f"{KNOWN['batch_id']}.{line}"}),
+            (results, {"limit": limit}),
+            (results, {"offset": offset}),
+            ("/imports", {"limit": limit}),
+            ("/imports", {"offset": offset}),
+        ]:
+            response = client.get(path, params=params)
+            assert response.status_code in {200, 422}, (path, params, response.text)

@@ -107,11 +107,26 @@ def test_list_is_newest_first_and_paginated(client):
     assert "Link" not in last.headers
 
 
-@pytest.mark.parametrize("params", [{"limit": 0}, {"limit": 1001}, {"offset": -1}])
-def test_list_refuses_bad_pagination(client, params):
-    response = client.get("/imports", params=params)
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"limit": 0},
+        {"limit": 1001},
+        {"limit": 2**31},
+        {"limit": 2**64},
+        {"offset": -1},
+        {"offset": 1_000_000_001},
+        {"offset": 2**63},
+        {"offset": "1e3"},
+    ],
+)
+@pytest.mark.parametrize("route", ["/imports", "/imports/{id}/results"])
+def test_pagination_out_of_range_is_422_naming_the_parameter(client, route, params):
+    record = create_record(client)
+    response = client.get(route.format(id=record["id"]), params=params)
     assert response.status_code == 422
-    assert response.json()["detail"][0]["loc"] == ["query", next(iter(params))]
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["query", next(iter(params))]
 
 
 # GET /imports/{id} --------------------------------------------------------------------
@@ -294,19 +309,35 @@ def test_a_cursor_pages_across_batches_in_source_order(client, engine, storage):
     ("params", "message"),
     [
         ({"cursor": "not-a-cursor"}, "is not a results cursor"),
-        ({"cursor": f"{uuid.UUID(int=1)}.-4"}, "has a negative line number"),
+        ({"cursor": "{batch}.-4"}, "has a negative line number"),
+        ({"cursor": "{batch}.2147483648"}, "has a line number over 2147483647"),
+        ({"cursor": "{batch}.99999999999999999999999"}, "has a line number over 2147483647"),
+        ({"cursor": "{batch}.+4"}, "is not a results cursor"),
+        ({"cursor": "{batch}.4_0"}, "is not a results cursor"),
+        ({"cursor": "{batch}.\u0664"}, "is not a results cursor"),  # ARABIC-INDIC DIGIT FOUR
+        ({"cursor": "{batch}."}, "is not a results cursor"),
         ({"cursor": f"{uuid.UUID(int=1)}.4"}, "not one of record"),
-        ({"cursor": f"{uuid.UUID(int=1)}.4", "offset": 10}, "either a cursor or an offset"),
+        ({"cursor": "{batch}.4", "offset": 10}, "either a cursor or an offset"),
     ],
 )
 def test_a_bad_cursor_is_422_saying_why(client, params, message):
     record = create_record(client)
-    add_batch(client, record["id"], "https://storage.test/a.jsonl")
+    batch = add_batch(client, record["id"], "https://storage.test/a.jsonl")
+    params = params | {"cursor": params["cursor"].format(batch=batch["id"])}
     response = client.get(f"/imports/{record['id']}/results", params=params)
     assert response.status_code == 422
     [error] = response.json()["detail"]
     assert error["loc"] == ["query", "cursor"]
     assert message in error["msg"]
+
+
+def test_a_cursor_at_the_largest_line_number_is_the_end_of_its_batch(client, engine, storage):
+    record, batch = imported_demo(client, engine, storage)
+    response = client.get(
+        f"/imports/{record['id']}/results", params={"cursor": f"{batch['id']}.2147483647"}
+    )
+    assert response.status_code == 200
+    assert response.json() == []
 
 
 def test_results_refuse_an_unknown_status(client):

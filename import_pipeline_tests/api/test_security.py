@@ -1,5 +1,6 @@
 """Bearer authentication on every route, and storage URLs refused against SSRF."""
 
+import logging
 import uuid
 
 import pytest
@@ -87,6 +88,11 @@ def strict_client(engine):
         "https://[::1]/refs.jsonl",
         "https://[::ffff:127.0.0.1]/refs.jsonl",
         "https://0.0.0.0/refs.jsonl",
+        "https://[::127.0.0.1]/refs.jsonl",
+        "https://[64:ff9b::7f00:1]/refs.jsonl",
+        "https://[2002:7f00:1::]/refs.jsonl",
+        "https://[2001:0:4136:e378:8000:63bf:80ff:fffe]/refs.jsonl",
+        "https://192.0.0.8/refs.jsonl",
     ],
 )
 def test_private_loopback_and_link_local_urls_are_refused(strict_client, url):
@@ -117,7 +123,6 @@ def test_plain_http_needs_an_allow_listed_host(strict_client):
         (["storage.test"], "https://STORAGE.test/refs.jsonl", True),
         (["storage.test"], "https://8.8.8.8/refs.jsonl", False),  # list given: only it
         (["storage.test"], "https://storage.test.evil.example/refs.jsonl", False),
-        (["storage.test"], "https://storage.test@127.0.0.1/refs.jsonl", False),
     ],
 )
 def test_the_allow_list_admits_its_hosts_only(engine, allowlist, url, accepted):
@@ -127,3 +132,28 @@ def test_the_allow_list_admits_its_hosts_only(engine, allowlist, url, accepted):
         record = test_client.post("/imports", json=RECORD_IN).json()
         response = test_client.post(f"/imports/{record['id']}/batches", json={"storage_url": url})
     assert response.status_code == (202 if accepted else 403), response.text
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://user:s3cr3t@storage.test/refs.jsonl",
+        "https://s3cr3t@storage.test/refs.jsonl",
+        "https://storage.test@127.0.0.1/refs.jsonl",  # an allow-listed name as the user
+        "https://user:s3cr3t@storage.test:99999/refs.jsonl",
+        "https://user:s3cr3t\uff20storage.test/refs.jsonl",  # FULLWIDTH COMMERCIAL AT
+    ],
+)
+def test_a_url_with_user_information_is_422_and_neither_stored_nor_repeated(client, caplog, url):
+    caplog.set_level(logging.DEBUG)
+    record = client.post("/imports", json=RECORD_IN).json()
+    response = client.post(f"/imports/{record['id']}/batches", json={"storage_url": url})
+    assert response.status_code == 422
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["body", "storage_url"]
+    assert "must not contain user information" in error["msg"]
+    secret = url.split("//", 1)[1].split("@")[0].split("\uff20")[0]
+    assert secret not in response.text
+    assert not any(secret in value for value in response.headers.values())
+    assert not any(secret in entry.getMessage() for entry in caplog.records)
+    assert client.get(f"/imports/{record['id']}").json()["batches"] == []

@@ -1,6 +1,7 @@
 """Sensors and the schedule evaluated as the daemon would, on a real temporary instance."""
 
 import datetime
+import json
 import os
 import shutil
 import time
@@ -9,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 from dagster import (
     RunRequest,
+    ScheduleDefinition,
     build_schedule_context,
     build_sensor_context,
     instance_for_test,
@@ -23,14 +25,17 @@ from import_pipeline.domain.statuses import (
 )
 from import_pipeline.orchestration.partitions import IMPORT_RECORDS_PARTITION
 from import_pipeline.orchestration.resources import DatabaseResource
+from import_pipeline.orchestration.run_config import SOURCE_TAG
 from import_pipeline.orchestration.schedules import scheduled_import
 from import_pipeline.orchestration.sensors import new_source_sensor, registered_batches_sensor
 from import_pipeline.services.finalise import finalise_record
+from import_pipeline.services.landing import printable
 from import_pipeline.services.registration import add_batch, open_record, register_import
-from import_pipeline.settings import get_settings
+from import_pipeline.settings import SettingsError, get_settings, load_settings
 from import_pipeline.store.imports import unit_of_work
 from import_pipeline.store.tables import import_batch
 from import_pipeline_tests.data_files import non_blank_lines, sdk_sample
+from import_pipeline_tests.unit.test_landing import refuse_to_open
 
 
 @pytest.fixture
@@ -52,15 +57,22 @@ def land(directory, name, age_seconds=60.0):
     return target
 
 
-def tick(sensor, instance, cursor=None):
+def tick(sensor, instance, cursor=None, log=None):
+    """One evaluation of `sensor`, as the daemon makes it; `log` gets the tick's log lines."""
     with build_sensor_context(
         instance=instance,
         cursor=cursor,
         resources={"database": DatabaseResource()},
         definitions=build_definitions(),
         instance_ref=instance.get_ref(),
+        repository_name="tests",  # with the sensor's name: the tick's log is kept
+        sensor_name=sensor.name,
     ) as context:
-        return sensor.evaluate_tick(context)
+        result = sensor.evaluate_tick(context)
+    if log is not None:
+        stored = instance.compute_log_manager.get_log_data(context.log_key).stderr or b""
+        log += [json.loads(line)["msg"] for line in stored.decode().splitlines() if line]
+    return result
 
 
 def test_new_file_gives_a_partition_and_a_run_once(settings_env, sqlite_url):
@@ -101,6 +113,71 @@ def test_unreadable_landing_directory_is_a_skip_with_the_reason(settings_env, mo
     assert result.run_requests == []
     assert result.skip_message.startswith(f"landing directory {missing} cannot be read:")
     assert "No such file or directory" in result.skip_message
+
+
+# Files that cannot be registered as they are: how each is made, and what the log says.
+BAD_FILES = {
+    "text count": (b'{"expected_reference_count": "lots"}', "expected_reference_count: Input should be a valid integer, got 'lots'"),
+    "not JSON": (b'{"source_name": "x",}', "sidecar bad.jsonl.meta.json is not valid: Invalid JSON"),
+    "list as name": (b'{"source_name": ["eppi"]}', "source_name: Input should be a valid string"),
+    "unknown field": (b'{"sourcename": "eppi"}', "sourcename: Extra inputs are not permitted"),
+    "unreadable sidecar": ("directory", "sidecar bad.jsonl.meta.json cannot be read (Is a directory)"),
+    "unreadable file": ("no access", "bad.jsonl: cannot be read (Permission denied)"),
+    "file name not UTF-8": ("Latin-1 name", "the file name is not UTF-8 text"),
+}  # fmt: skip
+
+
+def land_bad_file(landing, how, monkeypatch):
+    """Land a file that cannot be registered as it is (`how`: sidecar bytes or a kind)."""
+    if how == "Latin-1 name":
+        return land(landing, os.fsdecode(b"bad\xe9.jsonl"))
+    bad = land(landing, "bad.jsonl")
+    sidecar = landing / "bad.jsonl.meta.json"
+    if how == "directory":
+        sidecar.mkdir()
+    elif how == "no access":
+        refuse_to_open(monkeypatch, bad)
+    else:
+        sidecar.write_bytes(how)
+    return bad
+
+
+@pytest.mark.parametrize(("how", "said"), BAD_FILES.values(), ids=BAD_FILES.keys())
+def test_a_bad_file_waits_and_the_others_are_registered_in_the_same_tick(
+    settings_env, sqlite_url, monkeypatch, how, said
+):
+    landing = settings_env / "landing"
+    land(landing, "a.jsonl")
+    bad = printable(land_bad_file(landing, how, monkeypatch))
+    land(landing, "z.jsonl")  # after the bad file in the directory's order
+    log = []
+    with instance_for_test() as instance:
+        result = tick(new_source_sensor, instance, log=log)
+        assert sorted(request.tags[SOURCE_TAG] for request in result.run_requests) == ["a", "z"]
+        [add] = result.dynamic_partitions_requests
+        assert sorted(add.partition_keys) == sorted(r.partition_key for r in result.run_requests)
+        [entry] = [line for line in log if bad in line]
+        assert said in entry
+
+        instance.add_dynamic_partitions(IMPORT_RECORDS_PARTITION, add.partition_keys)
+        alone = tick(new_source_sensor, instance)  # now only the bad file is new
+    assert alone.run_requests == []
+    assert alone.skip_message.startswith(f"no new file could be registered: {bad}: ")
+    assert said in alone.skip_message
+    with unit_of_work(DatabaseResource(database_url=sqlite_url).engine) as imports:
+        assert sorted(record.source_name for record in imports.list_records()) == ["a", "z"]
+
+
+def test_a_file_whose_sidecar_is_fixed_is_registered_at_a_later_tick(settings_env):
+    landing = settings_env / "landing"
+    land(landing, "eppi.jsonl")
+    sidecar = landing / "eppi.jsonl.meta.json"
+    sidecar.write_text('{"expected_reference_count": "lots"}')
+    with instance_for_test() as instance:
+        assert tick(new_source_sensor, instance).run_requests == []
+        sidecar.write_text('{"source_name": "EPPI", "expected_reference_count": 4}')
+        [request] = tick(new_source_sensor, instance).run_requests
+    assert request.tags[SOURCE_TAG] == "EPPI"
 
 
 def test_registered_batches_get_one_run_each(settings_env, sqlite_url):
@@ -167,18 +244,43 @@ def test_schedule_without_a_source_skips_saying_so(settings_env):
     assert "IMPORT_PIPELINE_SCHEDULED_SOURCE is not set" in data.skip_message
 
 
-def test_missing_tables_are_a_skip_that_says_what_to_run(monkeypatch, tmp_path):
+TICKS = [new_source_sensor, registered_batches_sensor, scheduled_import]
+
+
+def evaluate(definition, instance):
+    """One tick of a sensor or of the schedule (on the schedule's first test date)."""
+    if isinstance(definition, ScheduleDefinition):
+        return schedule_tick(instance, datetime.datetime(2026, 11, 25, 3, tzinfo=datetime.UTC))
+    return tick(definition, instance)
+
+
+@pytest.mark.parametrize("definition", TICKS, ids=lambda definition: definition.name)
+def test_missing_tables_are_a_skip_that_says_what_to_run(monkeypatch, tmp_path, definition):
     monkeypatch.setenv("IMPORT_PIPELINE_DATABASE_URL", f"sqlite:///{tmp_path / 'empty.sqlite'}")
     monkeypatch.setenv("IMPORT_PIPELINE_LANDING_DIR", str(tmp_path))
+    monkeypatch.setenv("IMPORT_PIPELINE_SCHEDULED_SOURCE", str(land(tmp_path, "eppi.jsonl")))
     get_settings.cache_clear()
     try:
         with instance_for_test() as instance:
-            result = tick(registered_batches_sensor, instance)
+            result = evaluate(definition, instance)
     finally:
         get_settings.cache_clear()
     assert result.run_requests == []
     assert "no such table" in result.skip_message
     assert "import-pipeline db upgrade" in result.skip_message
+
+
+@pytest.mark.parametrize("definition", TICKS, ids=lambda definition: definition.name)
+def test_a_bad_setting_is_a_skip_with_its_one_line_message(settings_env, monkeypatch, definition):
+    monkeypatch.setenv("IMPORT_PIPELINE_BATCH_SIZE", "abc")
+    get_settings.cache_clear()
+    with pytest.raises(SettingsError) as expected:
+        load_settings()
+    with instance_for_test() as instance:
+        result = evaluate(definition, instance)
+    assert result.run_requests == []
+    assert result.skip_message == str(expected.value)
+    assert result.skip_message.startswith("IMPORT_PIPELINE_BATCH_SIZE='abc' is not valid")
 
 
 def test_registration_job_registers_a_record_the_sensor_then_runs(settings_env, sqlite_url):
