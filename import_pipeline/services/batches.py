@@ -29,8 +29,9 @@ from import_pipeline.services.chunk_pipeline import (
     TransientBatchError,
 )
 from import_pipeline.services.progress import BatchProgress, BatchProgressCallback
+from import_pipeline.services.source_guard import SourceGuard
 from import_pipeline.services.storage_policy import StoragePolicy
-from import_pipeline.sources import DEFAULT_MAX_BYTES, iter_source_lines, local_path
+from import_pipeline.sources import DEFAULT_MAX_BYTES, HttpLimits, local_path
 from import_pipeline.store.imports import unit_of_work
 
 __all__ = ["BatchReport", "TransientBatchError", "UnknownBatchError", "process_batch"]
@@ -49,6 +50,7 @@ def process_batch(
     writers: int = 2,
     workers: int = 1,
     http_max_bytes: int = DEFAULT_MAX_BYTES,
+    http_limits: HttpLimits | None = None,
     storage_policy: StoragePolicy | None = None,
     on_progress: BatchProgressCallback | None = None,
 ) -> BatchReport:
@@ -64,7 +66,11 @@ def process_batch(
     A batch registered over HTTP (its record is finalised by the importer) is fetched
     under `storage_policy`: the connection is refused unless its peer address is public
     or the host allow-listed, whatever the host resolved to when the batch was
-    registered (DNS rebinding).
+    registered (DNS rebinding), and within `http_limits` (default: the settings).
+
+    The source is held to the batch's fingerprint (`source_guard`): one that changed
+    since it was registered fails the batch, and so does one that cannot be read to the
+    end, after the lines read before are settled.
     """
     started_at = time.perf_counter()
     with unit_of_work(engine) as imports:
@@ -85,6 +91,9 @@ def process_batch(
 
     report = BatchReport(batch_id, ImportBatchStatus.STARTED)
     report.lines_skipped = len(settled)
+    guard = SourceGuard(engine, batch, http_limits)
+    if not guard.check_start():
+        return _settle_batch(engine, batch, guard.finish(report), started_at)
     workers = _worker_count(batch, workers)
     if workers > 1:
         _process_in_workers(
@@ -97,14 +106,8 @@ def process_batch(
             final_attempt=final_attempt,
             on_progress=on_progress,
         )
-        return _settle_batch(engine, batch, report, started_at)
-    source_lines = iter_source_lines(
-        batch.storage_url,
-        batch.line_start,
-        batch.line_end,
-        max_bytes=http_max_bytes,
-        peer_check=peer_check,
-    )
+        return _settle_batch(engine, batch, guard.finish(report), started_at)
+    source_lines = guard.lines(max_bytes=http_max_bytes, peer_check=peer_check)
     parsed = (parse_line(number, text) for number, text in source_lines if number not in settled)
     on_settled = None
     if on_progress is not None:
@@ -126,7 +129,7 @@ def process_batch(
         pipeline.run(parsed, chunk_size)
     except SourceUnreadableError as error:
         report.failure_details = str(error)
-    return _settle_batch(engine, batch, report, started_at)
+    return _settle_batch(engine, batch, guard.finish(report), started_at)
 
 
 def _worker_count(batch: ImportBatch, workers: int) -> int:
