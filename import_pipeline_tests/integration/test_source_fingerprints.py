@@ -256,3 +256,44 @@ def test_a_batch_planned_before_fingerprints_still_imports_and_gets_one(engine, 
     fingerprint = fingerprint_file(str(source))
     assert [b.source_fingerprint for b in summary.batches] == [fingerprint, fingerprint]
     assert isinstance(fingerprint, SourceFingerprint)
+
+
+@pytest.mark.parametrize(
+    ("other", "status"),
+    [
+        pytest.param("whole", ImportRecordStatus.COMPLETED, id="the-other-imports"),
+        pytest.param("missing", ImportRecordStatus.FAILED, id="the-other-is-missing"),
+    ],
+)
+def test_a_record_fails_only_when_none_of_its_sources_could_be_imported_whole(
+    engine, tmp_path, other, status
+):
+    changed = write_lines(tmp_path / "changed.jsonl", 100)
+    second = write_lines(tmp_path / "second.jsonl", 10, start=1001)
+    record, _ = register_import(
+        engine,
+        ImportRecord(source_name="two", processor_name="tests", processor_version="1"),
+        [str(changed), str(second)],
+    )
+    batch_ids = start_and_plan(engine, record.id, 40)
+    truncate(changed)
+    if other == "missing":
+        second.unlink()
+
+    summary = process_all(engine, record.id, batch_ids)
+
+    by_source = {}
+    for batch in summary.batches:
+        by_source.setdefault(batch.storage_url, set()).add(batch.status)
+    assert by_source[str(changed)] == {ImportBatchStatus.FAILED}
+    assert summary.record.status == status
+    if status == ImportRecordStatus.COMPLETED:
+        assert by_source[str(second)] == {ImportBatchStatus.COMPLETED}
+        assert summary.record.failure_details is None
+    else:
+        reason = summary.record.failure_details
+        assert reason.startswith(
+            f"1 of 2 source(s) changed since it was registered: {changed}: size was 7,200 "
+            "bytes, now 3,600; "
+        )
+        assert reason.endswith(f"; 1 of 2 source(s) could not be read: {second}: no such file")
