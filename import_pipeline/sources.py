@@ -161,12 +161,13 @@ def _read_lines(  # noqa: PLR0917 (private helper of iter_source_lines)
     max_bytes: int,
     peer_check: PeerCheck | None,
     transfer: HttpTransfer | None,
-    whole_range: bool,
+    *,
+    check_range_end: bool,
 ) -> Iterator[tuple[int, bytes]]:
     line_number = 0
     # With a fingerprint, a range must not end early: its last line must be reached, and
     # not be cut off (only a file's last line can lack its newline).
-    end = line_end if whole_range and line_end is not None else None
+    end = line_end if check_range_end else None
     try:
         with open_source(storage_url, max_bytes, peer_check, transfer) as stream:
             for line_number, line in enumerate(stream, start=1):
@@ -223,12 +224,17 @@ def iter_source_lines(
         transfer = HttpTransfer(
             storage_url, http_limits or HttpLimits(), fingerprint, on_fingerprint
         )
-    whole_range = fingerprint is not None
     next_line = line_start or 1
     for attempt in range(1, HTTP_RESUME_ATTEMPTS + 1):
         try:
             for line_number, line in _read_lines(
-                storage_url, next_line, line_end, max_bytes, peer_check, transfer, whole_range
+                storage_url,
+                next_line,
+                line_end,
+                max_bytes,
+                peer_check,
+                transfer,
+                check_range_end=fingerprint is not None,
             ):
                 next_line = line_number + 1
                 yield line_number, line

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from import_pipeline.domain.errors import SourceUnreadableError
 from import_pipeline.domain.models import ImportBatch, SourceFingerprint
 from import_pipeline.domain.statuses import RESULT_TERMINAL_STATUSES
-from import_pipeline.services.chunk_pipeline import BatchReport
+from import_pipeline.services.chunk_pipeline import BatchReport, TransientBatchError
 from import_pipeline.settings import get_settings
 from import_pipeline.sources import (
     HttpLimits,
@@ -30,6 +30,7 @@ from import_pipeline.sources import (
     iter_source_lines,
     local_path,
 )
+from import_pipeline.store.errors import describe_db_error, is_transient_db_error
 from import_pipeline.store.imports import unit_of_work
 
 
@@ -123,7 +124,18 @@ class SourceGuard:
         return report
 
     def _record(self, fingerprint: SourceFingerprint) -> None:
-        """Store a fingerprint taken at the first reading (the batch had none)."""
+        """Store a fingerprint taken at the first reading (the batch had none).
+
+        A transient database error raises `TransientBatchError`, for the step's retry.
+        """
         self._fingerprint = fingerprint
-        with unit_of_work(self._engine) as imports:
-            imports.save_source_fingerprint(self._batch.id, fingerprint)
+        try:
+            with unit_of_work(self._engine) as imports:
+                imports.save_source_fingerprint(self._batch.id, fingerprint)
+        except Exception as error:
+            if not is_transient_db_error(error):
+                raise
+            raise TransientBatchError(
+                f"batch {self._batch.id} ({self._batch.storage_url}), recording its source "
+                f"fingerprint: {describe_db_error(error)}"
+            ) from error
