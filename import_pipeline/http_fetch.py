@@ -242,10 +242,11 @@ def open_http(
     except urllib.error.HTTPError as error:
         raise SourceUnreadableError(f"{storage_url}: HTTP {error.code} {error.msg}") from None
     except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as error:
+        transfer.waited_seconds += time.monotonic() - started
+        transfer.check_deadline()  # a connection that timed out at the deadline says so
         reason = getattr(error, "reason", error)
         raise SourceUnreadableError(f"{storage_url}: cannot fetch ({reason})") from None
-    finally:
-        transfer.waited_seconds += time.monotonic() - started
+    transfer.waited_seconds += time.monotonic() - started
     try:
         transfer.check_deadline()
         declared = response.headers.get("Content-Length")

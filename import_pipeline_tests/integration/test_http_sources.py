@@ -92,7 +92,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         elif self.path == "/always-drops.jsonl":
             self._drop(body(), {"ETag": '"same"'})
         elif self.path == "/drips.jsonl":
-            self._drip()
+            self._drip(byte_every=0.1)
+        elif self.path == "/stalls.jsonl":
+            self._drip(byte_every=None)
         elif self.path == "/no-length.jsonl":  # close-delimited body
             self.send_response(200)
             self.send_header("Connection", "close")
@@ -129,8 +131,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.wfile.flush()
         self.connection.close()
 
-    def _drip(self):
-        """Send DRIPPED_AFTER lines at once, then a byte every 0.1 s (for 30 s at most)."""
+    def _drip(self, byte_every):
+        """Send DRIPPED_AFTER lines at once, then a byte every `byte_every` s (None: no
+        more), for 30 s at most.
+        """
         self.send_response(200)
         self.send_header("Content-Length", str(len(body())))
         self.end_headers()
@@ -139,7 +143,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.wfile.flush()
         give_up = time.monotonic() + 30
         while time.monotonic() < give_up:
-            time.sleep(0.1)
+            time.sleep(byte_every or 0.1)
+            if byte_every is None:
+                continue
             try:
                 self.wfile.write(body()[sent : sent + 1])
                 self.wfile.flush()
@@ -287,32 +293,36 @@ def test_a_connection_that_keeps_dropping_fails_saying_how_many_lines_were_impor
     assert "unreadable" not in summary.record.failure_details
 
 
+DEADLINE = HttpLimits(deadline_seconds=2, min_bytes_per_second=0)
+MISSED_DEADLINE = (
+    "not fetched within the deadline of 2 s of waiting for the server "
+    "(IMPORT_PIPELINE_HTTP_DEADLINE_SECONDS)"
+)
+
+
 @pytest.mark.parametrize(
-    ("limits", "reason"),
+    ("path", "limits", "reason"),
     [
+        pytest.param("/drips.jsonl", DEADLINE, MISSED_DEADLINE, id="drips-deadline"),
         pytest.param(
-            HttpLimits(deadline_seconds=2, min_bytes_per_second=0),
-            "not fetched within the deadline of 2 s of waiting for the server "
-            "(IMPORT_PIPELINE_HTTP_DEADLINE_SECONDS)",
-            id="deadline",
-        ),
-        pytest.param(
+            "/drips.jsonl",
             HttpLimits(min_bytes_per_second=1000, rate_window_seconds=1),
             "under the minimum of 1,000 bytes/s (IMPORT_PIPELINE_HTTP_MIN_BYTES_PER_SECOND)",
-            id="minimum-rate",
+            id="drips-minimum-rate",
         ),
+        pytest.param("/stalls.jsonl", DEADLINE, MISSED_DEADLINE, id="stalls-deadline"),
     ],
 )
-def test_a_dripping_server_fails_the_batch_within_the_limits(engine, server, limits, reason):
+def test_a_dripping_server_fails_the_batch_within_the_limits(engine, server, path, limits, reason):
     started = time.monotonic()
-    _, batch, results = import_url(engine, server + "/drips.jsonl", http_limits=limits)
+    _, batch, results = import_url(engine, server + path, http_limits=limits)
     elapsed = time.monotonic() - started
 
-    assert elapsed < 10  # the server would drip for 30 s
+    assert elapsed < 10  # the server would go on for 30 s
     if limits.min_bytes_per_second == 0:
         assert elapsed >= limits.deadline_seconds
     assert batch.status == ImportBatchStatus.FAILED
-    assert batch.failure_details.startswith(f"{server}/drips.jsonl: ")
+    assert batch.failure_details.startswith(f"{server}{path}: ")
     assert reason in batch.failure_details
     assert batch.failure_details.endswith(
         f"; {DRIPPED_AFTER} lines of the batch had been imported before that, the rest were not"
