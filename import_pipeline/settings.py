@@ -17,6 +17,12 @@
 - `IMPORT_PIPELINE_SCHEDULED_SOURCE`, `IMPORT_PIPELINE_SCHEDULED_SOURCE_NAME`: the
   scheduled import's dated source and source name (it skips while no source is set);
 - `IMPORT_PIPELINE_HTTP_MAX_BYTES`: the largest HTTP(S) source accepted (10 GiB);
+- `IMPORT_PIPELINE_HTTP_DEADLINE_SECONDS`: the most time an HTTP(S) source's fetch may
+  spend waiting for the server, over all its resumes (21600 = 6 h; the import's own
+  writing time does not count);
+- `IMPORT_PIPELINE_HTTP_MIN_BYTES_PER_SECOND`, `IMPORT_PIPELINE_HTTP_RATE_WINDOW_SECONDS`:
+  the slowest an HTTP(S) server may send, averaged over each window of that much time
+  spent waiting for it (16384 bytes/s over 60 s; 0 bytes/s: no minimum);
 - `IMPORT_PIPELINE_API_TOKENS`: comma-separated bearer tokens of the HTTP API (none: the
   API may only be served on a loopback address, without authentication);
 - `IMPORT_PIPELINE_STORAGE_ALLOWLIST`: comma-separated `host` or `host:port` entries the
@@ -33,11 +39,17 @@ import typing
 from functools import lru_cache
 from pathlib import Path
 
-from annotated_types import Ge
+from annotated_types import Ge, Gt
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from import_pipeline.domain.errors import DomainError
+from import_pipeline.http_fetch import (
+    DEFAULT_HTTP_DEADLINE_SECONDS,
+    DEFAULT_HTTP_MIN_BYTES_PER_SECOND,
+    DEFAULT_HTTP_RATE_WINDOW_SECONDS,
+    HttpLimits,
+)
 from import_pipeline.services.retry_budget import RetryBudget
 
 ENV_PREFIX = "IMPORT_PIPELINE_"
@@ -85,6 +97,21 @@ class Settings(BaseSettings):
     http_max_bytes: int = Field(
         default=10 * 1024**3, ge=1, description="Largest HTTP(S) source body accepted (bytes)."
     )
+    http_deadline_seconds: float = Field(
+        default=DEFAULT_HTTP_DEADLINE_SECONDS,
+        gt=0,
+        description="Most seconds an HTTP(S) fetch may spend waiting for the server.",
+    )
+    http_min_bytes_per_second: float = Field(
+        default=DEFAULT_HTTP_MIN_BYTES_PER_SECOND,
+        ge=0,
+        description="Slowest transfer rate accepted from an HTTP(S) server (bytes/s; 0: any).",
+    )
+    http_rate_window_seconds: float = Field(
+        default=DEFAULT_HTTP_RATE_WINDOW_SECONDS,
+        gt=0,
+        description="Seconds of waiting for an HTTP(S) server over which its rate is averaged.",
+    )
     batch_workers: int = Field(
         default_factory=lambda: os.cpu_count() or 1,
         ge=1,
@@ -126,6 +153,15 @@ class Settings(BaseSettings):
         return RetryBudget(self.retries, self.retry_delay_seconds)
 
     @property
+    def http_limits(self) -> HttpLimits:
+        """The deadline and minimum rate of an HTTP(S) source's fetch."""
+        return HttpLimits(
+            deadline_seconds=self.http_deadline_seconds,
+            min_bytes_per_second=self.http_min_bytes_per_second,
+            rate_window_seconds=self.http_rate_window_seconds,
+        )
+
+    @property
     def api_token_list(self) -> list[str]:
         """The API's bearer tokens, blanks dropped."""
         return [token.strip() for token in self.api_tokens.split(",") if token.strip()]
@@ -159,6 +195,8 @@ def _expected_form(field_name: str) -> str:
     for constraint in field.metadata:
         if isinstance(constraint, Ge):
             form += f" >= {constraint.ge}"
+        if isinstance(constraint, Gt):
+            form += f" > {constraint.gt}"
     description = (field.description or "").rstrip(".")
     return f"{form}; {description[:1].lower()}{description[1:]}" if description else form
 

@@ -4,29 +4,60 @@ Lines are streamed as bytes with their 1-based line numbers (blank lines count b
 not yielded), so memory stays flat whatever the file size. Gzip is detected by its
 magic bytes, not by the name. Every failure to read raises `SourceUnreadableError`
 with a message naming the source and, where known, the line.
+
+A source's content is identified by a `SourceFingerprint` (spec section 5): a local
+file by its size, modification time and a hash of its first and last 64 KiB
+(`fingerprint_file`, cheap whatever the size); an HTTP(S) source by its response's
+ETag / Last-Modified and Content-Length. A source that no longer matches its
+fingerprint raises `SourceChangedError`, so that old and new content are never mixed.
+An HTTP(S) fetch is bounded by `HttpLimits`: a deadline on the time spent waiting for
+the server and a minimum transfer rate, so that a server dripping bytes cannot hang
+an import.
 """
 
 import gzip
+import hashlib
 import http.client
 import io
+import os
 import time
-import urllib.error
-import urllib.request
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, cast
+from typing import cast
 from urllib.parse import unquote, urlsplit
 
-from import_pipeline.domain.errors import DomainError, SourceUnreadableError
+from import_pipeline.domain.errors import SourceChangedError, SourceUnreadableError
+from import_pipeline.domain.models import SourceFingerprint
+from import_pipeline.http_fetch import (
+    FingerprintCallback,
+    HttpLimits,
+    HttpTransfer,
+    PeerCheck,
+    SourceInterruptedError,
+    SourceTooLargeError,
+    SourceTooSlowError,
+    open_http,
+)
 
-# Called with the URL and the peer address once a connection is made; raises a
-# `DomainError` to refuse it (see `services.storage_policy.StoragePolicy.check_peer`).
-PeerCheck = Callable[[str, str], None]
+__all__ = [
+    "HttpLimits",
+    "PeerCheck",
+    "SourceChangedError",
+    "SourceInterruptedError",
+    "SourceTooLargeError",
+    "SourceTooSlowError",
+    "SourceUnreadableError",
+    "check_file_fingerprint",
+    "count_lines",
+    "fingerprint_file",
+    "iter_source_lines",
+    "local_path",
+    "open_source",
+]
 
 _GZIP_MAGIC = b"\x1f\x8b"
-HTTP_TIMEOUT_SECONDS = 60
 # Large reads: each read releases and re-takes the GIL, which the batch's writer thread
 # holds much of the time, so few big reads beat many small ones by far.
 READ_BUFFER_BYTES = 1 << 20
@@ -34,81 +65,8 @@ DEFAULT_MAX_BYTES = 10 * 1024**3
 # Re-opening an HTTP(S) source after its connection dropped mid-file.
 HTTP_RESUME_ATTEMPTS = 5
 HTTP_RESUME_DELAY_SECONDS = 0.5
-
-
-class SourceTooLargeError(SourceUnreadableError):
-    """An HTTP(S) source whose body is larger than the configured limit."""
-
-
-class SourceInterruptedError(SourceUnreadableError):
-    """The connection of an HTTP(S) source dropped while its lines were being read."""
-
-
-class _Limited(io.RawIOBase):
-    """A raw stream over an HTTP response: fails past `limit` bytes or short of its length."""
-
-    def __init__(self, response: Any, limit: int, url: str) -> None:
-        self._response = response
-        self._limit = limit
-        self._url = url
-        self._seen = 0
-        declared = response.headers.get("Content-Length")
-        self._expected = int(declared) if declared and declared.isdigit() else None
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        count = int(self._response.readinto(buffer))
-        if count == 0 and self._expected is not None and self._seen < self._expected:
-            # http.client returns end-of-file here, not an error, when a peer hangs up.
-            raise http.client.IncompleteRead(b"", self._expected - self._seen)
-        self._seen += count
-        if self._seen > self._limit:
-            raise SourceTooLargeError(f"{self._url}: body is over the limit of {self._limit} bytes")
-        return count
-
-    def close(self) -> None:
-        self._response.close()
-        super().close()
-
-
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    """Refuse redirects: a storage URL must name the data itself."""
-
-    def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]  # noqa: PLR0917 (urllib's signature)
-        raise urllib.error.HTTPError(
-            req.full_url, code, f"redirect to {newurl} refused", headers, fp
-        )
-
-
-def _checked_opener(
-    storage_url: str, peer_check: PeerCheck | None
-) -> urllib.request.OpenerDirector:
-    """An opener refusing redirects and, with `peer_check`, vetting each peer address."""
-    if peer_check is None:
-        return urllib.request.build_opener(_NoRedirects)
-    check: PeerCheck = peer_check  # bound for the connection classes below
-
-    def vetted(base: type[http.client.HTTPConnection]) -> type[http.client.HTTPConnection]:
-        class Vetted(base):  # type: ignore[valid-type,misc]
-            def connect(self) -> None:
-                super().connect()
-                check(storage_url, str(self.sock.getpeername()[0]))
-
-        return Vetted
-
-    plain, tls = vetted(http.client.HTTPConnection), vetted(http.client.HTTPSConnection)
-
-    class HTTPHandler(urllib.request.HTTPHandler):
-        def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-            return self.do_open(plain, req)
-
-    class HTTPSHandler(urllib.request.HTTPSHandler):
-        def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-            return self.do_open(tls, req, context=self._context)  # type: ignore[attr-defined]
-
-    return urllib.request.build_opener(_NoRedirects, HTTPHandler, HTTPSHandler)
+# A local file's fingerprint hashes this many bytes at its start and at its end.
+EDGE_BLOCK_BYTES = 64 * 1024
 
 
 def local_path(storage_url: str) -> Path | None:
@@ -125,52 +83,50 @@ def local_path(storage_url: str) -> Path | None:
     return Path(storage_url)
 
 
+def _open_local(storage_url: str, path: Path) -> io.BufferedIOBase:
+    """Open a local source for reading bytes; a failure says why, naming the source."""
+    try:
+        return cast(io.BufferedIOBase, path.open("rb", buffering=READ_BUFFER_BYTES))
+    except FileNotFoundError:
+        raise SourceUnreadableError(f"{storage_url}: no such file") from None
+    except IsADirectoryError:
+        raise SourceUnreadableError(f"{storage_url}: is a directory, not a file") from None
+    except OSError as error:
+        raise SourceUnreadableError(f"{storage_url}: cannot open ({error.strerror})") from None
+
+
 @contextmanager
 def _open_raw(
-    storage_url: str, max_bytes: int, peer_check: PeerCheck | None = None
+    storage_url: str,
+    max_bytes: int,
+    peer_check: PeerCheck | None = None,
+    transfer: HttpTransfer | None = None,
 ) -> Iterator[io.BufferedIOBase]:
     path = local_path(storage_url)
-    handle: io.BufferedIOBase
     if path is not None:
-        try:
-            handle = cast(io.BufferedIOBase, path.open("rb", buffering=READ_BUFFER_BYTES))
-        except FileNotFoundError:
-            raise SourceUnreadableError(f"{storage_url}: no such file") from None
-        except IsADirectoryError:
-            raise SourceUnreadableError(f"{storage_url}: is a directory, not a file") from None
-        except OSError as error:
-            raise SourceUnreadableError(f"{storage_url}: cannot open ({error.strerror})") from None
+        handle = _open_local(storage_url, path)
     else:
-        opener = _checked_opener(storage_url, peer_check)
-        try:
-            response = opener.open(storage_url, timeout=HTTP_TIMEOUT_SECONDS)
-        except DomainError as error:
-            raise SourceUnreadableError(f"{storage_url}: {error}") from None
-        except urllib.error.HTTPError as error:
-            raise SourceUnreadableError(f"{storage_url}: HTTP {error.code} {error.msg}") from None
-        except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as error:
-            reason = getattr(error, "reason", error)
-            raise SourceUnreadableError(f"{storage_url}: cannot fetch ({reason})") from None
-        declared = response.headers.get("Content-Length")
-        if declared and declared.isdigit() and int(declared) > max_bytes:
-            response.close()
-            raise SourceTooLargeError(
-                f"{storage_url}: body of {declared} bytes is over the limit of {max_bytes} bytes"
-            )
-        handle = io.BufferedReader(_Limited(response, max_bytes, storage_url), READ_BUFFER_BYTES)
+        transfer = transfer or HttpTransfer(storage_url, HttpLimits())
+        raw = open_http(storage_url, max_bytes, peer_check, transfer)
+        handle = io.BufferedReader(raw, READ_BUFFER_BYTES)
     with handle:
         yield handle
 
 
 @contextmanager
 def open_source(
-    storage_url: str, max_bytes: int = DEFAULT_MAX_BYTES, peer_check: PeerCheck | None = None
+    storage_url: str,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    peer_check: PeerCheck | None = None,
+    transfer: HttpTransfer | None = None,
 ) -> Iterator[io.BufferedIOBase]:
     """Open a source for reading decompressed bytes; an HTTP body over `max_bytes` fails.
 
     `peer_check` vets the address an HTTP(S) connection reached before anything is sent.
+    `transfer` holds an HTTP(S) fetch to its limits and fingerprint (default: the
+    default `HttpLimits`, and no fingerprint).
     """
-    with _open_raw(storage_url, max_bytes, peer_check) as raw:
+    with _open_raw(storage_url, max_bytes, peer_check, transfer) as raw:
         if raw.peek(2)[:2] == _GZIP_MAGIC:  # type: ignore[attr-defined]
             with (
                 gzip.GzipFile(fileobj=raw, mode="rb") as unzipped,
@@ -181,24 +137,51 @@ def open_source(
             yield raw
 
 
+def _ends_early(line_number: int, line_end: int) -> bool:
+    """True when a source whose last line is `line_number` ends before a range's `line_end`.
+
+    An empty source is planned as the range (1, 1) (see `planning`): that is not early.
+    """
+    return line_number < line_end and not (line_number == 0 and line_end == 1)
+
+
+def _cut_short(storage_url: str, line_number: int, line_end: int, *, within: bool) -> Exception:
+    """The error of a line range that ends before its last line: the file was cut short."""
+    where = f"within line {line_number:,}" if within else f"after line {line_number:,}"
+    return SourceChangedError(
+        storage_url,
+        [f"it was cut short: reading it ended {where}, before the batch's last line {line_end:,}"],
+    )
+
+
 def _read_lines(  # noqa: PLR0917 (private helper of iter_source_lines)
     storage_url: str,
     first: int,
     line_end: int | None,
     max_bytes: int,
-    remote: bool,
     peer_check: PeerCheck | None,
+    transfer: HttpTransfer | None,
+    *,
+    check_range_end: bool,
 ) -> Iterator[tuple[int, bytes]]:
     line_number = 0
+    # With a fingerprint, a range must not end early: its last line must be reached, and
+    # not be cut off (only a file's last line can lack its newline).
+    end = line_end if check_range_end else None
     try:
-        with open_source(storage_url, max_bytes, peer_check) as stream:
+        with open_source(storage_url, max_bytes, peer_check, transfer) as stream:
             for line_number, line in enumerate(stream, start=1):
                 if line_number < first:
                     continue
                 if line_end is not None and line_number > line_end:
                     break
+                if end is not None and line[-1:] != b"\n" and _ends_early(line_number, end):
+                    raise _cut_short(storage_url, line_number, end, within=True)
                 if line.strip():
                     yield line_number, line
+            else:
+                if end is not None and _ends_early(line_number, end):
+                    raise _cut_short(storage_url, line_number, end, within=False)
     except SourceUnreadableError:
         raise
     except (gzip.BadGzipFile, EOFError, zlib.error) as error:
@@ -206,7 +189,7 @@ def _read_lines(  # noqa: PLR0917 (private helper of iter_source_lines)
             f"{storage_url}: corrupt gzip data after line {line_number} ({error})"
         ) from None
     except (OSError, http.client.HTTPException) as error:
-        kind = SourceInterruptedError if remote else SourceUnreadableError
+        kind = SourceUnreadableError if transfer is None else SourceInterruptedError
         raise kind(
             f"{storage_url}: read failed after line {line_number} ({type(error).__name__}: {error})"
         ) from None
@@ -219,28 +202,85 @@ def iter_source_lines(
     *,
     max_bytes: int = DEFAULT_MAX_BYTES,
     peer_check: PeerCheck | None = None,
+    fingerprint: SourceFingerprint | None = None,
+    on_fingerprint: FingerprintCallback | None = None,
+    http_limits: HttpLimits | None = None,
 ) -> Iterator[tuple[int, bytes]]:
     """Yield `(line_number, line)` for the non-blank lines in `[line_start, line_end]`.
 
     `peer_check` vets each HTTP(S) connection's peer address (see `open_source`).
 
     An HTTP(S) source whose connection drops is fetched again (a few times, with a
-    pause) and resumes after the last line yielded, so no line is yielded twice.
+    pause) and resumes after the last line yielded, so no line is yielded twice; every
+    response must carry the validators of the first one, or of `fingerprint` when
+    given (else `on_fingerprint` receives the first response's), and the whole fetch
+    keeps to `http_limits` (default: `HttpLimits()`). With a `fingerprint`, a local
+    line range that ends early (the file was cut short) raises `SourceChangedError`
+    instead of yielding fewer lines; the file itself is compared with the fingerprint
+    by `check_file_fingerprint`, before and after the reading.
     """
-    remote = local_path(storage_url) is None
+    transfer = None
+    if local_path(storage_url) is None:
+        transfer = HttpTransfer(
+            storage_url, http_limits or HttpLimits(), fingerprint, on_fingerprint
+        )
     next_line = line_start or 1
     for attempt in range(1, HTTP_RESUME_ATTEMPTS + 1):
         try:
             for line_number, line in _read_lines(
-                storage_url, next_line, line_end, max_bytes, remote, peer_check
+                storage_url,
+                next_line,
+                line_end,
+                max_bytes,
+                peer_check,
+                transfer,
+                check_range_end=fingerprint is not None,
             ):
                 next_line = line_number + 1
                 yield line_number, line
             return
         except SourceInterruptedError:
-            if attempt == HTTP_RESUME_ATTEMPTS:
+            if attempt == HTTP_RESUME_ATTEMPTS or transfer is None:
                 raise
             time.sleep(HTTP_RESUME_DELAY_SECONDS * attempt)
+            transfer.check_deadline()
+
+
+def fingerprint_file(storage_url: str) -> SourceFingerprint:
+    """A local source's fingerprint: size, modification time, hash of its edge blocks.
+
+    Reads at most two blocks of `EDGE_BLOCK_BYTES`, whatever the file's size.
+    """
+    path = local_path(storage_url)
+    if path is None:
+        raise ValueError(f"{storage_url} is not a local file")
+    with _open_local(storage_url, path) as handle:
+        try:
+            status = os.fstat(handle.fileno())
+            digest = hashlib.blake2b(digest_size=16)
+            digest.update(handle.read(EDGE_BLOCK_BYTES))
+            if status.st_size > EDGE_BLOCK_BYTES:
+                handle.seek(max(EDGE_BLOCK_BYTES, status.st_size - EDGE_BLOCK_BYTES))
+                digest.update(handle.read(EDGE_BLOCK_BYTES))
+        except OSError as error:
+            raise SourceUnreadableError(f"{storage_url}: read failed ({error})") from None
+    return SourceFingerprint(
+        size=status.st_size, mtime_ns=status.st_mtime_ns, edge_hash=digest.hexdigest()
+    )
+
+
+def check_file_fingerprint(
+    storage_url: str, recorded: SourceFingerprint | None
+) -> SourceFingerprint:
+    """The local source's fingerprint now; raises `SourceChangedError` if it is not `recorded`.
+
+    With no recorded fingerprint there is nothing to compare: the current one is returned.
+    """
+    current = fingerprint_file(storage_url)
+    changes = recorded.changes_to(current) if recorded is not None else []
+    if changes:
+        raise SourceChangedError(storage_url, changes)
+    return current
 
 
 def count_lines(storage_url: str) -> int:

@@ -12,7 +12,12 @@ def test_definitions_load_and_names_resolve():
     assert job.partitions_def.name == IMPORT_RECORDS_PARTITION == "import_records"
     assert {"database", "references"} <= set(defs.resources or {})
     batch_node = job.graph.node_named("process_import_batch")
-    assert batch_node.definition.retry_policy.max_retries == 3
+    # Retries are requested by the op itself (RetryRequested), within a budget that the
+    # deployment sets (settings) or a run overrides (op config): no static RetryPolicy.
+    assert batch_node.definition.retry_policy is None
+    assert {"retries", "retry_delay_seconds"} <= set(
+        batch_node.definition.config_schema.config_type.fields
+    )
     assert batch_node.definition.pool == "reference_writers"
     assert defs.resolve_job_def("register_import_source").name == "register_import_source"
     assert defs.resolve_sensor_def("new_source_sensor").job_name == "import_references"

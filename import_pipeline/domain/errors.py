@@ -27,3 +27,15 @@ class UnknownBatchError(DomainError):
 
 class SourceUnreadableError(DomainError):
     """A batch's source cannot be opened or read (missing file, corrupt gzip, bad URL)."""
+
+
+# How every `SourceChangedError` message starts (a batch's failure details say so).
+SOURCE_CHANGED = "source changed since it was registered"
+
+
+class SourceChangedError(SourceUnreadableError):
+    """A source whose content is not the one its batch was planned (or first fetched) from."""
+
+    def __init__(self, storage_url: str, changes: list[str]) -> None:
+        """Say what changed, e.g. `size was 2,048 bytes, now 1,024`."""
+        super().__init__(f"{SOURCE_CHANGED}: {storage_url}: {'; '.join(changes)}")

@@ -100,6 +100,66 @@ class ImportRecord(BaseModel):
         )
 
 
+class SourceFingerprint(BaseModel):
+    """What identified a batch's source content when the batch was planned or first fetched.
+
+    A local file: its size, modification time and a hash of its first and last blocks.
+    An HTTP(S) source: the validators of its response (ETag, Last-Modified) and its
+    Content-Length. A field the source does not give is None and is not compared, so a
+    server that sends no validators can only be held to its length.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    size: int | None = Field(
+        default=None, ge=0, description="Bytes: the file's size, or the response's Content-Length."
+    )
+    mtime_ns: int | None = Field(
+        default=None, description="The file's modification time, in nanoseconds since the epoch."
+    )
+    edge_hash: str | None = Field(
+        default=None,
+        description="blake2b (hex) of the file's first and last blocks (64 KiB each).",
+    )
+    etag: str | None = Field(default=None, description="The response's ETag header, as sent.")
+    last_modified: str | None = Field(
+        default=None, description="The response's Last-Modified header, as sent."
+    )
+
+    def changes_to(self, current: "SourceFingerprint") -> list[str]:
+        """What differs in `current` from this recorded fingerprint, one phrase per field.
+
+        Only fields recorded here are compared: a validator the source gained since is
+        not a change, one it lost is.
+        """
+        changes = []
+        if self.size is not None and current.size != self.size:
+            now = "unknown" if current.size is None else f"{current.size:,}"
+            changes.append(f"size was {self.size:,} bytes, now {now}")
+        if self.mtime_ns is not None and current.mtime_ns != self.mtime_ns:
+            changes.append(
+                f"modification time was {_ns_time(self.mtime_ns)}, now {_ns_time(current.mtime_ns)}"
+            )
+        if self.edge_hash is not None and current.edge_hash != self.edge_hash:
+            changes.append("its first or last 64 KiB differ")
+        for label, recorded, seen in (
+            ("ETag", self.etag, current.etag),
+            ("Last-Modified", self.last_modified, current.last_modified),
+        ):
+            if recorded is not None and seen != recorded:
+                changes.append(f"{label} was {recorded}, now {seen or 'none'}")
+        return changes
+
+
+def _ns_time(nanoseconds: int | None) -> str:
+    """A modification time in nanoseconds as UTC ISO 8601 to the nanosecond, or "unknown"."""
+    if nanoseconds is None:
+        return "unknown"
+    seconds, fraction = divmod(nanoseconds, 1_000_000_000)
+    moment = datetime.datetime.fromtimestamp(seconds, datetime.UTC)
+    return f"{moment:%Y-%m-%dT%H:%M:%S}.{fraction:09d}Z"
+
+
 class ImportBatch(BaseModel):
     """One chunk of a record's source data: a whole file or URL, or a line range of it."""
 
@@ -117,6 +177,13 @@ class ImportBatch(BaseModel):
     )
     failure_details: str | None = Field(
         default=None, description="Why the whole batch failed (its source unreadable)."
+    )
+    source_fingerprint: SourceFingerprint | None = Field(
+        default=None,
+        exclude=True,  # internal: not part of the JSON surfaces (`model_dump` leaves it out)
+        description="What identified the source's content when the batch was planned (a "
+        "local file) or first fetched (HTTP); None until then, and for batches planned "
+        "before fingerprints existed.",
     )
     created_at: datetime.datetime = Field(default_factory=utc_now, description="Registered at.")
     updated_at: datetime.datetime = Field(default_factory=utc_now, description="Last change at.")

@@ -215,6 +215,7 @@ def process_import_batch(
             writers=config.writers or settings.writers,
             workers=settings.batch_workers,
             http_max_bytes=settings.http_max_bytes,
+            http_limits=settings.http_limits,
             storage_policy=StoragePolicy.from_entries(settings.storage_allowlist_entries),
             on_progress=on_progress,
         )

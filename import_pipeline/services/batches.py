@@ -7,8 +7,11 @@ mark lines `retrying`, or `failed` on the final attempt), in this process or, fo
 large local batch, in worker processes (`batch_workers`).
 """
 
+import functools
 import time
 import uuid
+from collections.abc import Callable
+from typing import ParamSpec
 
 import sqlalchemy as sa
 
@@ -29,17 +32,44 @@ from import_pipeline.services.chunk_pipeline import (
     TransientBatchError,
 )
 from import_pipeline.services.progress import BatchProgress, BatchProgressCallback
+from import_pipeline.services.source_guard import SourceGuard
 from import_pipeline.services.storage_policy import StoragePolicy
-from import_pipeline.sources import DEFAULT_MAX_BYTES, iter_source_lines, local_path
+from import_pipeline.sources import DEFAULT_MAX_BYTES, HttpLimits, local_path
 from import_pipeline.store.errors import describe_db_error, is_transient_db_error
 from import_pipeline.store.imports import unit_of_work
 
 __all__ = ["BatchReport", "TransientBatchError", "UnknownBatchError", "process_batch"]
 
+P = ParamSpec("P")
+
 # A batch is shared out to worker processes only with at least this many lines each.
 MIN_LINES_PER_WORKER = 10_000
 
 
+def _transient_db_errors_as_batch_errors(
+    function: Callable[P, BatchReport],
+) -> Callable[P, BatchReport]:
+    """Raise a transient database error met anywhere in `function` as `TransientBatchError`.
+
+    Chunks do so themselves; this covers the rest of a batch (a connection lost while
+    the batch is started or settled, say), so that an outage is retried, not fatal.
+    """
+
+    @functools.wraps(function)
+    def guarded(*args: P.args, **kwargs: P.kwargs) -> BatchReport:
+        try:
+            return function(*args, **kwargs)
+        except TransientBatchError:
+            raise
+        except Exception as error:
+            if is_transient_db_error(error):
+                raise TransientBatchError(describe_db_error(error)) from error
+            raise
+
+    return guarded
+
+
+@_transient_db_errors_as_batch_errors
 def process_batch(
     engine: sa.Engine,
     batch_id: uuid.UUID,
@@ -49,44 +79,7 @@ def process_batch(
     writers: int = 2,
     workers: int = 1,
     http_max_bytes: int = DEFAULT_MAX_BYTES,
-    storage_policy: StoragePolicy | None = None,
-    on_progress: BatchProgressCallback | None = None,
-) -> BatchReport:
-    """Process the batch's unsettled lines and settle its status (see `_process_batch`).
-
-    A transient database error anywhere on the way (a lost connection while the batch
-    is started or settled, say) comes out as `TransientBatchError`, as one inside a
-    chunk does.
-    """
-    try:
-        return _process_batch(
-            engine,
-            batch_id,
-            ingest,
-            chunk_size=chunk_size,
-            writers=writers,
-            workers=workers,
-            http_max_bytes=http_max_bytes,
-            storage_policy=storage_policy,
-            on_progress=on_progress,
-        )
-    except TransientBatchError:
-        raise
-    except Exception as error:
-        if is_transient_db_error(error):
-            raise TransientBatchError(f"batch {batch_id}: {describe_db_error(error)}") from error
-        raise
-
-
-def _process_batch(
-    engine: sa.Engine,
-    batch_id: uuid.UUID,
-    ingest: ChunkIngest,
-    *,
-    chunk_size: int,
-    writers: int = 2,
-    workers: int = 1,
-    http_max_bytes: int = DEFAULT_MAX_BYTES,
+    http_limits: HttpLimits | None = None,
     storage_policy: StoragePolicy | None = None,
     on_progress: BatchProgressCallback | None = None,
 ) -> BatchReport:
@@ -97,13 +90,17 @@ def _process_batch(
     that many worker processes instead (`batch_workers`), which write through
     `ingest_chunk` directly. Raises `TransientBatchError` (after marking the interrupted
     lines `retrying` where the database allows) when a transient fault interrupts it: a
-    transient database error, or a worker process that died. Any other error propagates
-    after the interrupted lines are `failed`.
+    transient database error anywhere in the batch, or a worker process that died. Any
+    other error propagates after the interrupted lines are `failed`.
 
     A batch registered over HTTP (its record is finalised by the importer) is fetched
     under `storage_policy`: the connection is refused unless its peer address is public
     or the host allow-listed, whatever the host resolved to when the batch was
-    registered (DNS rebinding).
+    registered (DNS rebinding), and within `http_limits` (default: the settings).
+
+    The source is held to the batch's fingerprint (`source_guard`): one that changed
+    since it was registered fails the batch, and so does one that cannot be read to the
+    end, after the lines read before are settled.
     """
     started_at = time.perf_counter()
     with unit_of_work(engine) as imports:
@@ -124,6 +121,9 @@ def _process_batch(
 
     report = BatchReport(batch_id, ImportBatchStatus.STARTED)
     report.lines_skipped = len(settled)
+    guard = SourceGuard(engine, batch, http_limits)
+    if not guard.check_start():
+        return _settle_batch(engine, batch, guard.finish(report), started_at)
     workers = _worker_count(batch, workers)
     if workers > 1:
         _process_in_workers(
@@ -135,14 +135,8 @@ def _process_batch(
             chunk_size=chunk_size,
             on_progress=on_progress,
         )
-        return _settle_batch(engine, batch, report, started_at)
-    source_lines = iter_source_lines(
-        batch.storage_url,
-        batch.line_start,
-        batch.line_end,
-        max_bytes=http_max_bytes,
-        peer_check=peer_check,
-    )
+        return _settle_batch(engine, batch, guard.finish(report), started_at)
+    source_lines = guard.lines(max_bytes=http_max_bytes, peer_check=peer_check)
     parsed = (parse_line(number, text) for number, text in source_lines if number not in settled)
     on_settled = None
     if on_progress is not None:
@@ -163,7 +157,7 @@ def _process_batch(
         pipeline.run(parsed, chunk_size)
     except SourceUnreadableError as error:
         report.failure_details = str(error)
-    return _settle_batch(engine, batch, report, started_at)
+    return _settle_batch(engine, batch, guard.finish(report), started_at)
 
 
 def _worker_count(batch: ImportBatch, workers: int) -> int:

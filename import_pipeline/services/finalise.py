@@ -6,13 +6,20 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from import_pipeline.domain.errors import (
+    SOURCE_CHANGED,
     DomainError,
     IllegalTransitionError,
     UnknownBatchError,
     UnknownRecordError,
 )
 from import_pipeline.domain.models import ImportBatch, ImportRecord
-from import_pipeline.domain.statuses import FinalisedBy, ImportBatchStatus, ImportRecordStatus
+from import_pipeline.domain.statuses import (
+    RESULT_TERMINAL_STATUSES,
+    FinalisedBy,
+    ImportBatchStatus,
+    ImportRecordStatus,
+)
+from import_pipeline.services.source_guard import lines_phrase
 from import_pipeline.store.imports import ImportRepository, unfinished, unit_of_work
 
 
@@ -80,7 +87,7 @@ def summarise_batch(
 def finalise_record(
     engine: sa.Engine, record_id: uuid.UUID, *, by: FinalisedBy = FinalisedBy.RUN
 ) -> RecordSummary:
-    """Complete the record (or fail it when no source could be read) and summarise it.
+    """Complete the record (or fail it when no source could be imported whole) and summarise it.
 
     `by` says who asks. The run that processed the batches completes only records it
     finalises (`finalised_by == run`); a record the importer finalises stays `started`
@@ -110,25 +117,89 @@ def finalise_record(
             ImportRecordStatus.CREATED,
             ImportRecordStatus.STARTED,
         }:
-            imports.save_record(_finished(record, batches))
+            failures = _source_failures(imports, batches)
+            imports.save_record(_finished(record, batches, failures))
         return summarise(imports, record_id)
 
 
-def _finished(record: ImportRecord, batches: list[ImportBatch]) -> ImportRecord:
-    """The record completed, or failed when every one of its sources was unreadable."""
-    unreadable = [
-        batch
-        for batch in batches
-        if batch.status == ImportBatchStatus.FAILED and batch.failure_details
-    ]
-    if batches and len(unreadable) == len(batches):
+@dataclass(frozen=True)
+class _SourceFailure:
+    """A source (storage URL) that could not be imported whole, and how far it got."""
+
+    phrase: str
+    details: str
+    lines_imported: int
+
+
+_CHANGED = "changed since it was registered"
+_CUT_OFF = "could not be read to the end"
+_UNREADABLE = "could not be read"
+
+
+def _source_failures(
+    imports: ImportRepository, batches: list[ImportBatch]
+) -> dict[str, _SourceFailure]:
+    """The record's sources that have a batch failed for its source, by storage URL.
+
+    A batch fails for its source (unreadable, changed, cut off) with `failure_details`;
+    one whose lines all failed has none. Lines imported count every line of the source
+    that has its result, in any of its batches.
+    """
+    failures: dict[str, _SourceFailure] = {}
+    for url in dict.fromkeys(batch.storage_url for batch in batches):
+        of_source = [batch for batch in batches if batch.storage_url == url]
+        failed = [
+            batch
+            for batch in of_source
+            if batch.status == ImportBatchStatus.FAILED and batch.failure_details
+        ]
+        if not failed:
+            continue
+        imported = 0
+        for batch in of_source:
+            counts = imports.count_results(batch_id=batch.id)
+            imported += sum(counts[str(status)] for status in RESULT_TERMINAL_STATUSES)
+        details = str(failed[0].failure_details)
+        if details.startswith(f"{SOURCE_CHANGED}: "):
+            phrase, details = _CHANGED, details.removeprefix(f"{SOURCE_CHANGED}: ")
+        else:
+            phrase = _CUT_OFF if imported else _UNREADABLE
+        failures[url] = _SourceFailure(phrase, details, imported)
+    return failures
+
+
+def _finished(
+    record: ImportRecord, batches: list[ImportBatch], failures: dict[str, _SourceFailure]
+) -> ImportRecord:
+    """The record completed, or failed when none of its sources could be imported whole.
+
+    The spec's `failed` (section 2): the import cannot be carried out from its data,
+    because every source is unreadable, changed since it was registered, or could not be
+    read to the end. The reason says which, per source, with the lines imported.
+    """
+    sources = len({batch.storage_url for batch in batches})
+    if not batches or len(failures) < sources:
+        if record.status == ImportRecordStatus.CREATED:
+            record = record.moved_to(ImportRecordStatus.STARTED)
+        return record.moved_to(ImportRecordStatus.COMPLETED)
+    if all(failure.phrase == _UNREADABLE for failure in failures.values()):
         reason = "every source was unreadable: " + "; ".join(
-            str(batch.failure_details) for batch in unreadable[:3]
+            failure.details for failure in list(failures.values())[:3]
         )
         return record.moved_to(ImportRecordStatus.FAILED, reason)
-    if record.status == ImportRecordStatus.CREATED:
-        record = record.moved_to(ImportRecordStatus.STARTED)
-    return record.moved_to(ImportRecordStatus.COMPLETED)
+    parts = []
+    for phrase in (_CHANGED, _CUT_OFF, _UNREADABLE):
+        group = [failure for failure in failures.values() if failure.phrase == phrase]
+        if not group:
+            continue
+        imported = sum(failure.lines_imported for failure in group)
+        parts.append(
+            f"{len(group)} of {sources} source(s) {phrase}"
+            + (f" ({lines_phrase(imported)} imported)" if imported else "")
+            + ": "
+            + "; ".join(failure.details for failure in group[:3])
+        )
+    return record.moved_to(ImportRecordStatus.FAILED, "; ".join(parts))
 
 
 def fail_record(engine: sa.Engine, record_id: uuid.UUID, reason: str) -> None:

@@ -1,4 +1,14 @@
-"""Starting a record and splitting its whole-source batches into line ranges."""
+"""Starting a record and splitting its whole-source batches into line ranges.
+
+A local file is fingerprinted when it is planned (size, modification time, a hash of
+its first and last 64 KiB: `sources.fingerprint_file`), before its lines are counted,
+and every range of it carries that fingerprint, so that a run which finds the file
+changed fails the batch instead of mixing contents (spec section 5). An http(s) source
+is not fetched here: it is fingerprinted from its first response, when the batch is
+first read (`services.source_guard`), under the storage policy that vets its address
+(planning holds the record's lock, and must not wait on a server; some servers, such
+as presigned object-store URLs, answer a HEAD request differently from a GET).
+"""
 
 import uuid
 
@@ -7,7 +17,7 @@ import sqlalchemy as sa
 from import_pipeline.domain.errors import DomainError, SourceUnreadableError, UnknownRecordError
 from import_pipeline.domain.models import ImportBatch
 from import_pipeline.domain.statuses import ImportBatchStatus, ImportRecordStatus
-from import_pipeline.sources import count_lines, local_path
+from import_pipeline.sources import count_lines, fingerprint_file, local_path
 from import_pipeline.store.imports import ImportRepository, unfinished, unit_of_work
 
 
@@ -20,21 +30,34 @@ def line_ranges(total_lines: int, batch_size: int) -> list[tuple[int, int]]:
 
 
 def _split(imports: ImportRepository, batch: ImportBatch, batch_size: int) -> list[ImportBatch]:
-    """Give a whole-source batch its first range and add batches for the others."""
+    """Give a whole-source batch its first range and add batches for the others.
+
+    Every range carries the file's fingerprint, taken before its lines are counted: a
+    change during the count shows as a change when the batches are read.
+    """
     try:
+        fingerprint = fingerprint_file(batch.storage_url)  # before counting: see the module
         total = count_lines(batch.storage_url)
     except SourceUnreadableError as error:
         imports.save_batch(batch.moved_to(ImportBatchStatus.FAILED, str(error)))
         return []
     ranges = line_ranges(total, batch_size) or [(1, 1)]
-    first = batch.model_copy(update={"line_start": ranges[0][0], "line_end": ranges[0][1]})
+    first = batch.model_copy(
+        update={
+            "line_start": ranges[0][0],
+            "line_end": ranges[0][1],
+            "source_fingerprint": fingerprint,
+        }
+    )
     imports.save_batch(first)
+    imports.save_source_fingerprint(first.id, fingerprint)
     rest = [
         ImportBatch(
             import_record_id=batch.import_record_id,
             storage_url=batch.storage_url,
             line_start=start,
             line_end=end,
+            source_fingerprint=fingerprint,
         )
         for start, end in ranges[1:]
     ]

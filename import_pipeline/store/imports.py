@@ -12,7 +12,13 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from import_pipeline.domain.models import ImportBatch, ImportRecord, ImportResult, utc_now
+from import_pipeline.domain.models import (
+    ImportBatch,
+    ImportRecord,
+    ImportResult,
+    SourceFingerprint,
+    utc_now,
+)
 from import_pipeline.domain.statuses import (
     RESULT_TERMINAL_STATUSES,
     FinalisedBy,
@@ -118,7 +124,7 @@ class ImportRepository:
         """Insert new batches."""
         if batches:
             self.connection.execute(
-                sa.insert(import_batch), [batch.model_dump() for batch in batches]
+                sa.insert(import_batch), [_batch_row(batch) for batch in batches]
             )
 
     def get_batch(self, batch_id: uuid.UUID) -> ImportBatch | None:
@@ -202,6 +208,18 @@ class ImportRepository:
                 failure_details=batch.failure_details,
                 updated_at=batch.updated_at,
             )
+        )
+
+    def save_source_fingerprint(self, batch_id: uuid.UUID, fingerprint: SourceFingerprint) -> None:
+        """Record what identifies the batch's source content (see `ImportBatch`).
+
+        Kept apart from `save_batch`, which writes a batch's progress: a batch read
+        before its fingerprint was recorded must not write it back as None.
+        """
+        self.connection.execute(
+            sa.update(import_batch)
+            .where(import_batch.c.id == batch_id)
+            .values(source_fingerprint=fingerprint.model_dump(mode="json"))
         )
 
     # Results ---------------------------------------------------------------------------
@@ -414,6 +432,14 @@ class ImportRepository:
                 import_batch, import_batch.c.id == import_result.c.import_batch_id
             ).where(import_batch.c.import_record_id == record_id)
         return query
+
+
+def _batch_row(batch: ImportBatch) -> dict[str, Any]:
+    """A new batch's row: its fields, with the fingerprint (not part of `model_dump`)."""
+    fingerprint = batch.source_fingerprint
+    return batch.model_dump() | {
+        "source_fingerprint": None if fingerprint is None else fingerprint.model_dump(mode="json")
+    }
 
 
 def unfinished(batch: ImportBatch) -> bool:

@@ -54,6 +54,10 @@ class UtcDateTime(sa.TypeDecorator[datetime.datetime]):
 
 _TIMESTAMP = UtcDateTime()
 JSON_DOCUMENT = sa.JSON().with_variant(JSONB(), "postgresql")
+# The same, with Python None stored as SQL NULL (not the JSON document `null`).
+_NULLABLE_JSON_DOCUMENT = sa.JSON(none_as_null=True).with_variant(
+    JSONB(none_as_null=True), "postgresql"
+)
 
 import_record = sa.Table(
     "import_record",
@@ -92,6 +96,9 @@ import_batch = sa.Table(
     sa.Column("line_end", sa.Integer),
     sa.Column("status", sa.String(32), nullable=False),
     sa.Column("failure_details", sa.Text),
+    # A `SourceFingerprint` (size, mtime, edge hash; or HTTP validators); NULL until the
+    # batch is planned or first fetched, and for batches planned before migration 0006.
+    sa.Column("source_fingerprint", _NULLABLE_JSON_DOCUMENT),
     sa.Column("created_at", _TIMESTAMP, nullable=False),
     sa.Column("updated_at", _TIMESTAMP, nullable=False),
 )
