@@ -42,12 +42,12 @@ def test_valid_line_is_completed():
         ("{not json", "not valid JSON"),
         (b"\xff\xfe{}", "not valid JSON"),
         ("[1, 2]", "expected a JSON object, got list"),
-        ('"a string"', "expected a JSON object, got str"),
+        ('"a string"', "expected a JSON object, got string"),
         (line(identifiers=[DOI], enhancemnts=[]), "unknown top-level fields ['enhancemnts']"),
         (line(enhancements=[]), "no identifiers"),
         (line(identifiers=[]), "no identifiers"),
-        (line(identifiers=[DOI], visibility="secret"), "visibility 'secret'"),
-        (line(identifiers=[DOI], enhancements={"a": 1}), "enhancements must be a list"),
+        (line(identifiers=[DOI], visibility="secret"), "visibility: 'secret' is not one of"),
+        (line(identifiers=[DOI], enhancements={"a": 1}), "enhancements: expected a list, got object"),
     ],
 )
 def test_malformed_lines_fail_naming_the_line(text, reason):
