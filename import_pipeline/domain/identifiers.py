@@ -230,7 +230,8 @@ def _canonical(identifier_type: str, raw: dict[str, Any]) -> CanonicalIdentifier
 def _storable(identifier: CanonicalIdentifier, value: object) -> CanonicalIdentifier:
     """`identifier` if both stores can hold and index it; `value` is the one given."""
     kind = identifier.identifier_type
-    if NUL in identifier.key:
+    name = identifier.other_identifier_name or ""
+    if NUL in identifier.identifier or NUL in name:  # the key escapes a NUL in `other`'s
         raise InvalidIdentifierError(
             f"{kind} identifier {excerpt(value)} holds a NUL character (\\u0000), "
             "which cannot be stored"

@@ -223,6 +223,13 @@ POISONS = {
         S.PARTIALLY_FAILED,
         "content.annotations[0].data['k\\x00']: holds a NUL character",
     ),
+    "NUL in an other_identifier_name": (
+        add_identifier(
+            {"identifier_type": "other", "identifier": "x", "other_identifier_name": "n\x00"}
+        ),
+        S.PARTIALLY_FAILED,
+        "identifiers[3]: other identifier 'x' holds a NUL character",
+    ),
     "NUL in an enhancement source": (
         setter("enhancements", 4, "source", value="synergy\x00"),
         S.PARTIALLY_FAILED,
