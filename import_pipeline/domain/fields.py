@@ -1,8 +1,10 @@
 """Checks of single JSON fields, typed as the DESTINY SDK's pydantic models type them.
 
-Each check takes the value and its path (``authorship[0].display_name``) and raises
-`FieldError` naming that path when the value is of the wrong type or out of range
-(the checks of objects and lists return them, to go on with). A check never lets
+Each check takes the value and its path and raises `FieldError` naming that path when
+the value is of the wrong type or out of range (the checks of objects and lists return
+them, to go on with). Checks inside a list or an object name fields relative to it;
+`each` and `within` add the outer path (``authorship[0].display_name``) on the way out,
+so paths cost nothing on the happy path. A check never lets
 another exception out, whatever JSON value it is given (a list where a string choice is
 expected used to raise `TypeError: unhashable type` inside a batch). Quoted values go
 through `excerpt`. The checks follow the SDK's types, a little stricter on scalars as

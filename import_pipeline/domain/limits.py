@@ -17,8 +17,8 @@ MAX_IDENTIFIER_BYTES = 1_000
 The key (for `other` identifiers ``other:["<name>","<identifier>"]``) is the primary
 key of `external_identifier`. PostgreSQL refuses B-tree entries over 2,704 bytes, and
 compresses them only when it can; 1,000 bytes leaves a margin of more than half for
-index overhead and any change of page size, and is far above any real identifier
-(DOIs of a few dozen characters; 1,000 ASCII characters in all).
+index overhead, and is far above any real identifier (DOIs of a few dozen
+characters). For ASCII identifiers it is 1,000 characters less the ``<type>:`` prefix.
 """
 
 MAX_JSON_DEPTH = 64
@@ -35,9 +35,10 @@ MIN_INTEGER = -(2**63)
 MAX_INTEGER = 2**63 - 1
 """Largest integer accepted where the DESTINY SDK expects one (a PubMed id, a count, a year).
 
-The range of a PostgreSQL `bigint`, and of the integers every JSON reader of the
-repository's data holds exactly (orjson, Elasticsearch `long`); a larger number is an
-error in the source, not a value worth keeping.
+The range of a PostgreSQL `bigint` and of a 64-bit integer in the JSON libraries and
+search indexes that read the repository's data (orjson reads a larger whole number as
+an inexact float); a larger number is an error in the source, not a value worth keeping.
+Numbers inside open-ended content (`raw` data, annotation data) are kept as given.
 """
 
 NUL = "\x00"
