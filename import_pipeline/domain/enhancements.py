@@ -240,8 +240,7 @@ def _validated(raw: object, *, may_hold_nul: bool) -> Enhancement:
         _CONTENT_RULES[kind](content)
         fields.storable_json(content, "", may_hold_nul=may_hold_nul)
     except FieldError as error:
-        where = f"content.{error.path}" if error.path else "content"
-        raise FieldError("", f"{kind} enhancement: {where}: {error.reason}") from None
+        raise FieldError("", f"{kind} enhancement: {error.under('content')}") from None
     return Enhancement(
         source=str(source),
         visibility=str(visibility),

@@ -2,15 +2,17 @@
 
 Each chunk is one transaction holding both the references and the results of its
 lines, so a line's reference and its result are committed together or not at all.
-Writer threads commit chunks while the caller's thread parses the next ones. A chunk
-whose data the database refuses is split until the refused lines are alone; those are
-`failed` with the database's reason and the rest commits. An
+Writer threads commit chunks while the caller's thread parses the next ones. An
 identifier race is retried at once, a few times; any other transient database error
 marks the chunk's lines `retrying` in a transaction of their own and raises
 `TransientBatchError` for the orchestrator's retry policy; on the final attempt the
 lines become `failed` with the cause instead and the batch goes on.
 
 Used by `batches` (in-process) and by `batch_workers` (one pipeline per worker process).
+
+A chunk that the database refuses for its data (`is_data_rejection`: a NUL, an index
+row too large, a violated constraint) is split until the refused lines are alone;
+those are `failed` with the database's reason and the rest commits.
 """
 
 import random
@@ -78,9 +80,7 @@ def _write_chunk(
 ) -> int:
     """Ingest a chunk and store its results in one transaction; retry lost races.
 
-    A chunk whose data the database refuses is written around the refused lines
-    (`_write_around_refused_lines`). Returns how many identifier races were lost (and
-    retried) on the way.
+    Returns how many identifier races were lost (and retried) on the way.
     """
     valid = [line for line in chunk if line.failure is None]
     invalid = [
