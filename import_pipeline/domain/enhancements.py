@@ -1,16 +1,22 @@
 """Validation of DESTINY enhancements, following the SDK's field rules.
 
-Each check returns nothing or raises `InvalidEnhancementError` with a message naming
-the field. The rules mirror `destiny_sdk.enhancements` (0.17.x): required fields, enum
-values, non-empty lists and scalar types. Unknown keys inside `content` are ignored,
-as the SDK's pydantic models ignore them.
+The rules mirror `destiny_sdk.enhancements` (0.17.x): required fields, enum values,
+non-empty lists and the type of every field the SDK types, for each content type; the
+checks themselves are in `fields`. Unknown keys inside `content` are ignored, as the
+SDK's pydantic models ignore them (and stored with the rest). On top of the SDK, the
+content must be storable (`limits`): no NUL character and at most `MAX_JSON_DEPTH`
+levels deep. Any failure raises `InvalidEnhancementError` naming the field.
 """
 
-import datetime
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+
+from import_pipeline.domain import fields
+from import_pipeline.domain.excerpts import type_name
+from import_pipeline.domain.fields import FieldError
+from import_pipeline.domain.identifiers import InvalidIdentifierError, canonicalise_identifier
 
 
 class InvalidEnhancementError(ValueError):
@@ -54,167 +60,137 @@ class Enhancement:
     content: dict[str, Any]
 
 
-def _fail(path: str, message: str) -> InvalidEnhancementError:
-    return InvalidEnhancementError(f"{path}: {message}")
-
-
-def _string(value: object, path: str, *, optional: bool = False, non_empty: bool = False) -> None:
-    if value is None and optional:
-        return
-    if not isinstance(value, str):
-        raise _fail(path, f"expected a string, got {type(value).__name__}")
-    if non_empty and not value.strip():
-        raise _fail(path, "must not be empty")
-
-
-def _integer(value: object, path: str) -> None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-        raise _fail(path, f"expected an integer, got {type(value).__name__}")
-
-
-def _number(value: object, path: str, *, optional: bool = False) -> None:
-    if value is None and optional:
-        return
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _fail(path, f"expected a number, got {type(value).__name__}")
-
-
-def _boolean(value: object, path: str, *, optional: bool = False) -> None:
-    if value is None and optional:
-        return
-    if not isinstance(value, bool):
-        raise _fail(path, f"expected true or false, got {type(value).__name__}")
-
-
-def _date(value: object, path: str) -> None:
-    if value is None:
-        return
-    if not isinstance(value, str):
-        raise _fail(path, f"expected an ISO 8601 date, got {type(value).__name__}")
-    try:
-        datetime.date.fromisoformat(value[:10])
-    except ValueError:
-        raise _fail(path, f"invalid date {value!r}") from None
-
-
-def _enum(value: object, allowed: frozenset[str], path: str, *, optional: bool = False) -> None:
-    if value is None and optional:
-        return
-    if value not in allowed:
-        raise _fail(path, f"{value!r} is not one of {sorted(allowed)}")
-
-
-def _object(value: object, path: str, *, optional: bool = False) -> dict[str, Any]:
-    if value is None and optional:
-        return {}
-    if not isinstance(value, dict):
-        raise _fail(path, f"expected an object, got {type(value).__name__}")
-    return value
-
-
-def _items(value: object, path: str, *, min_length: int = 0, optional: bool = False) -> list[Any]:
-    if value is None and optional:
-        return []
-    if not isinstance(value, list):
-        raise _fail(path, f"expected a list, got {type(value).__name__}")
-    if len(value) < min_length:
-        raise _fail(path, f"needs at least {min_length} item(s)")
-    return value
-
-
-def _http_url(value: object, path: str) -> None:
-    if value is None:
-        return
-    _string(value, path)
-    parts = urlsplit(str(value))
-    if parts.scheme not in {"http", "https"} or not parts.netloc:
-        raise _fail(path, f"{value!r} is not an http(s) URL")
-
-
 _POSITIONS = frozenset({"first", "middle", "last"})
 _VENUE_TYPES = frozenset(
-    {"journal", "repository", "conference", "ebook_platform", "book_series", "metadata", "other"}
+    {"journal", "repository", "conference", "ebook_platform", "book_series", "other"}
 )
+_ABSTRACT_PROCESSES = frozenset({"uninverted", "closed_api", "other"})
+_ANNOTATION_TYPES = frozenset({"boolean", "score"})
+_DRIVER_VERSIONS = frozenset({"publishedVersion", "acceptedVersion", "submittedVersion", "other"})
+_ASSOCIATION_TYPES = frozenset({"cites", "is_cited_by", "is_similar_to"})
+_SCHEME = re.compile(r"[^/]+")  # an annotation scheme has no slash
+
+
+def _author(author: object) -> None:
+    author = fields.json_object(author, "")
+    fields.string(author.get("display_name"), "display_name")
+    fields.string(author.get("orcid"), "orcid", optional=True)
+    fields.choice(author.get("position"), _POSITIONS, "position")
+
+
+def _pagination(pagination: object) -> None:
+    pagination = fields.json_object(pagination, "", optional=True)
+    for name in ("volume", "issue", "first_page", "last_page"):
+        fields.string(pagination.get(name), name, optional=True)
+
+
+def _venue(venue: object) -> None:
+    venue = fields.json_object(venue, "", optional=True)
+    for name in ("display_name", "issn_l", "host_organization_name"):
+        fields.string(venue.get(name), name, optional=True)
+    fields.choice(venue.get("venue_type"), _VENUE_TYPES, "venue_type", optional=True)
+    fields.strings(venue.get("issn"), "issn")
 
 
 def _bibliographic(content: dict[str, Any]) -> None:
-    for index, raw_author in enumerate(
-        _items(content.get("authorship"), "authorship", optional=True)
-    ):
-        author_path = f"authorship[{index}]"
-        author = _object(raw_author, author_path)
-        _string(author.get("display_name"), f"{author_path}.display_name")
-        _string(author.get("orcid"), f"{author_path}.orcid", optional=True)
-        _enum(author.get("position"), _POSITIONS, f"{author_path}.position")
-    for field in ("cited_by_count", "publication_year"):
-        _integer(content.get(field), field)
-    for field in ("created_date", "updated_date", "publication_date"):
-        _date(content.get(field), field)
-    for field in ("publisher", "title"):
-        _string(content.get(field), field, optional=True)
-    pagination = _object(content.get("pagination"), "pagination", optional=True)
-    for field in ("volume", "issue", "first_page", "last_page"):
-        _string(pagination.get(field), f"pagination.{field}", optional=True)
-    venue = _object(content.get("publication_venue"), "publication_venue", optional=True)
-    _string(venue.get("display_name"), "publication_venue.display_name", optional=True)
-    _enum(venue.get("venue_type"), _VENUE_TYPES, "publication_venue.venue_type", optional=True)
+    authorship = fields.json_list(content.get("authorship"), "authorship", optional=True)
+    fields.each(authorship, "authorship", _author)
+    for name in ("cited_by_count", "publication_year"):
+        fields.integer(content.get(name), name)
+    for name in ("created_date", "updated_date", "publication_date"):
+        fields.date(content.get(name), name)
+    for name in ("publisher", "title"):
+        fields.string(content.get(name), name, optional=True)
+    fields.within(content.get("pagination"), "pagination", _pagination)
+    fields.within(content.get("publication_venue"), "publication_venue", _venue)
 
 
 def _abstract(content: dict[str, Any]) -> None:
-    _enum(content.get("process"), frozenset({"uninverted", "closed_api", "other"}), "process")
-    _string(content.get("abstract"), "abstract", non_empty=True)
+    fields.choice(content.get("process"), _ABSTRACT_PROCESSES, "process")
+    fields.string(content.get("abstract"), "abstract", non_empty=True)
+
+
+def _annotation_item(annotation: object) -> None:
+    annotation = fields.json_object(annotation, "")
+    kind = annotation.get("annotation_type")
+    fields.choice(kind, _ANNOTATION_TYPES, "annotation_type")
+    fields.string(annotation.get("scheme"), "scheme", non_empty=True, pattern=_SCHEME)
+    fields.string(annotation.get("label"), "label", non_empty=True)
+    if kind == "boolean":
+        fields.boolean(annotation.get("value"), "value")
+        fields.number(annotation.get("score"), "score", optional=True)
+    else:
+        fields.number(annotation.get("score"), "score")
+    fields.json_object(annotation.get("data"), "data", optional=True)
 
 
 def _annotation(content: dict[str, Any]) -> None:
-    annotations = _items(content.get("annotations"), "annotations", min_length=1)
-    for index, raw_annotation in enumerate(annotations):
-        path = f"annotations[{index}]"
-        annotation = _object(raw_annotation, path)
-        kind = annotation.get("annotation_type")
-        _enum(kind, frozenset({"boolean", "score"}), f"{path}.annotation_type")
-        _string(annotation.get("scheme"), f"{path}.scheme", non_empty=True)
-        _string(annotation.get("label"), f"{path}.label", non_empty=True)
-        if kind == "boolean":
-            _boolean(annotation.get("value"), f"{path}.value")
-            _number(annotation.get("score"), f"{path}.score", optional=True)
-        else:
-            _number(annotation.get("score"), f"{path}.score")
-        _object(annotation.get("data"), f"{path}.data", optional=True)
+    annotations = fields.json_list(content.get("annotations"), "annotations", min_length=1)
+    fields.each(annotations, "annotations", _annotation_item)
 
 
-_DRIVER_VERSIONS = frozenset({"publishedVersion", "acceptedVersion", "submittedVersion", "other"})
+def _location_item(location: object) -> None:
+    location = fields.json_object(location, "")
+    fields.boolean(location.get("is_oa"), "is_oa", optional=True)
+    fields.choice(location.get("version"), _DRIVER_VERSIONS, "version", optional=True)
+    fields.http_url(location.get("landing_page_url"), "landing_page_url")
+    fields.http_url(location.get("pdf_url"), "pdf_url")
+    fields.string(location.get("license"), "license", optional=True)
+    fields.json_object(location.get("extra"), "extra", optional=True)
 
 
 def _location(content: dict[str, Any]) -> None:
-    for index, raw_location in enumerate(
-        _items(content.get("locations"), "locations", min_length=1)
-    ):
-        path = f"locations[{index}]"
-        location = _object(raw_location, path)
-        _boolean(location.get("is_oa"), f"{path}.is_oa", optional=True)
-        _enum(location.get("version"), _DRIVER_VERSIONS, f"{path}.version", optional=True)
-        _http_url(location.get("landing_page_url"), f"{path}.landing_page_url")
-        _http_url(location.get("pdf_url"), f"{path}.pdf_url")
-        _string(location.get("license"), f"{path}.license", optional=True)
-        _object(location.get("extra"), f"{path}.extra", optional=True)
+    locations = fields.json_list(content.get("locations"), "locations", min_length=1)
+    fields.each(locations, "locations", _location_item)
+
+
+def _associated_reference(value: object) -> None:
+    """An associated reference: an external identifier object or a repository UUID."""
+    if not isinstance(value, dict):
+        fields.repository_id(value, "")
+        return
+    try:
+        canonicalise_identifier(value)
+    except InvalidIdentifierError as error:
+        raise FieldError("", str(error)) from None
 
 
 def _reference_association(content: dict[str, Any]) -> None:
-    _items(content.get("associated_reference_ids"), "associated_reference_ids", min_length=1)
-    _string(content.get("association_type"), "association_type", non_empty=True)
+    associated = fields.json_list(
+        content.get("associated_reference_ids"), "associated_reference_ids", min_length=1
+    )
+    fields.each(associated, "associated_reference_ids", _associated_reference)
+    fields.choice(content.get("association_type"), _ASSOCIATION_TYPES, "association_type")
+
+
+def _linked_data(content: dict[str, Any]) -> None:
+    fields.http_url(content.get("vocabulary_uri"), "vocabulary_uri", optional=False)
+    data = fields.json_object(content.get("data"), "data")
+    if "@context" not in data:
+        raise FieldError("data", "must contain an '@context' key")
+    fields.http_url(data["@context"], "data['@context']", optional=False)
+
+
+def _full_text(content: dict[str, Any]) -> None:
+    fields.http_url(content.get("file_url"), "file_url", optional=False)
+    fields.integer(content.get("byte_size"), "byte_size")
+    for name in ("sha256_checksum", "license", "source"):
+        fields.string(content.get(name), name, optional=True)
+    fields.string(content.get("mime_type", "application/pdf"), "mime_type")
+    fields.choice(content.get("version"), _DRIVER_VERSIONS, "version", optional=True)
+    fields.boolean(content.get("is_oa"), "is_oa", optional=True)
+    fields.http_url(content.get("source_url"), "source_url")
+    fields.date(content.get("retrieved_at"), "retrieved_at")
 
 
 def _raw(content: dict[str, Any]) -> None:
-    _string(content.get("source_export_date"), "source_export_date")
-    _date(content.get("source_export_date"), "source_export_date")
-    _string(content.get("description"), "description")
-    _object(content.get("metadata"), "metadata", optional=True)
+    fields.date(content.get("source_export_date"), "source_export_date", optional=False)
+    fields.string(content.get("description"), "description")
+    fields.json_object(content.get("metadata"), "metadata", optional=True)
     if "data" not in content:
-        raise _fail("data", "is required")
-
-
-def _no_rules(content: dict[str, Any]) -> None:
-    """Types whose content the SDK leaves open (linked_data, full_text)."""
+        raise FieldError("data", "is required")
+    if not content["data"]:
+        raise FieldError("data", "must not be empty")
 
 
 _CONTENT_RULES: Mapping[str, Callable[[dict[str, Any]], None]] = {
@@ -223,37 +199,52 @@ _CONTENT_RULES: Mapping[str, Callable[[dict[str, Any]], None]] = {
     "annotation": _annotation,
     "location": _location,
     "reference_association": _reference_association,
-    "linked_data": _no_rules,
+    "linked_data": _linked_data,
     "raw": _raw,
-    "full_text": _no_rules,
+    "full_text": _full_text,
 }
 
 
-def validate_enhancement(raw: object) -> Enhancement:
-    """Validate one `EnhancementFileInput` object; raise `InvalidEnhancementError` if bad."""
+def validate_enhancement(raw: object, *, may_hold_nul: bool = True) -> Enhancement:
+    r"""Validate one `EnhancementFileInput` object; raise `InvalidEnhancementError` if bad.
+
+    `may_hold_nul=False` (the line has no ``\u0000`` escape) skips the search for NUL
+    characters; the default searches.
+    """
+    try:
+        return _validated(raw, may_hold_nul=may_hold_nul)
+    except FieldError as error:
+        raise InvalidEnhancementError(str(error)) from None
+
+
+def _validated(raw: object, *, may_hold_nul: bool) -> Enhancement:
     if not isinstance(raw, dict):
-        raise InvalidEnhancementError(f"enhancement must be an object, got {type(raw).__name__}")
-    unknown = raw.keys() - _ENHANCEMENT_KEYS
-    if unknown:
-        raise InvalidEnhancementError(f"unknown enhancement fields {sorted(unknown)}")
-    _string(raw.get("source"), "source", non_empty=True)
+        raise FieldError("", f"enhancement must be an object, got {type_name(raw)}")
+    fields.known_keys(raw, _ENHANCEMENT_KEYS, "", "enhancement")
+    source = raw.get("source")
+    fields.string(source, "source", non_empty=True)
     visibility = raw.get("visibility", "public")
-    _enum(visibility, VISIBILITIES, "visibility")
+    fields.choice(visibility, VISIBILITIES, "visibility")
     version = raw.get("processor_version", raw.get("robot_version"))
-    _string(version, "processor_version", optional=True)
-    content = _object(raw.get("content"), "content")
+    fields.string(version, "processor_version", optional=True)
+    if may_hold_nul:
+        fields.storable_json(source, "source", may_hold_nul=True)
+        fields.storable_json(version, "processor_version", may_hold_nul=True)
+    content = fields.json_object(raw.get("content"), "content")
     kind = content.get("enhancement_type")
     if kind == "tombstone":
-        raise InvalidEnhancementError("a tombstone enhancement is not allowed in an import file")
-    _enum(kind, ENHANCEMENT_TYPES, "content.enhancement_type")
+        raise FieldError("", "a tombstone enhancement is not allowed in an import file")
+    fields.choice(kind, ENHANCEMENT_TYPES, "content.enhancement_type")
+    kind = str(kind)
     try:
-        _CONTENT_RULES[str(kind)](content)
-    except InvalidEnhancementError as error:
-        raise InvalidEnhancementError(f"{kind} enhancement: content.{error}") from None
+        _CONTENT_RULES[kind](content)
+        fields.storable_json(content, "", may_hold_nul=may_hold_nul)
+    except FieldError as error:
+        raise FieldError("", f"{kind} enhancement: {error.under('content')}") from None
     return Enhancement(
-        source=str(raw["source"]),
+        source=str(source),
         visibility=str(visibility),
         processor_version=version,
-        enhancement_type=str(kind),
+        enhancement_type=kind,
         content=content,
     )

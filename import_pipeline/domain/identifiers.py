@@ -1,7 +1,10 @@
 """External identifiers of a reference and their canonical forms (file-format.md).
 
 A canonical identifier is what the exact-duplicate rule compares: two lines that carry
-the same canonical identifier describe the same reference. Patterns are anchored.
+the same canonical identifier describe the same reference. Patterns are anchored. Field
+types follow the SDK's identifier models; on top of them a canonical identifier must be
+storable (`limits`): no NUL character, a key of at most `MAX_IDENTIFIER_BYTES`, a
+PubMed id within `MAX_INTEGER`.
 """
 
 import re
@@ -11,6 +14,14 @@ from typing import Any, NamedTuple
 from urllib.parse import urlsplit, urlunsplit
 
 import orjson
+
+from import_pipeline.domain.excerpts import excerpt, excerpt_names, type_name
+from import_pipeline.domain.limits import (
+    MAX_IDENTIFIER_BYTES,
+    MAX_INTEGER,
+    NUL,
+    identifier_key_too_long,
+)
 
 
 class CanonicalIdentifier(NamedTuple):
@@ -68,7 +79,7 @@ _PRO_QUEST_PREFIX = re.compile(
 def _require_string(value: object, identifier_type: str) -> str:
     if not isinstance(value, str):
         raise InvalidIdentifierError(
-            f"{identifier_type} identifier must be a string, got {type(value).__name__}"
+            f"{identifier_type} identifier must be a string, got {type_name(value)}"
         )
     stripped = value.strip()
     if not stripped:
@@ -82,23 +93,37 @@ def canonical_doi(value: object) -> str:
     text = text.replace("\u00a0", " ").replace("\u2010", "-")
     text = _DOI_PREFIX.sub("", text).strip().lower()
     if not _DOI.fullmatch(text):
-        raise InvalidIdentifierError(f"invalid doi {value!r}: expected 10.<4-9 digits>/<suffix>")
+        raise InvalidIdentifierError(
+            f"invalid doi {excerpt(value)}: expected 10.<4-9 digits>/<suffix>"
+        )
     return text
 
 
+_MAX_PM_ID_DIGITS = len(str(MAX_INTEGER))
+
+
 def canonical_pm_id(value: object) -> str:
-    """Canonical PubMed id: a positive integer, rendered in decimal."""
-    if isinstance(value, bool):
-        raise InvalidIdentifierError(f"invalid pm_id {value!r}: expected a positive integer")
-    if isinstance(value, int):
+    """Canonical PubMed id: a positive integer up to `MAX_INTEGER`, rendered in decimal."""
+    if isinstance(value, int) and not isinstance(value, bool):
         number = value
     elif isinstance(value, str) and value.strip().isdigit() and value.strip().isascii():
-        number = int(value.strip())
+        digits = value.strip().lstrip("0") or "0"
+        if len(digits) > _MAX_PM_ID_DIGITS:  # before int(): a huge one would be slow or refused
+            raise _pm_id_out_of_range(value)
+        number = int(digits)
     else:
-        raise InvalidIdentifierError(f"invalid pm_id {value!r}: expected a positive integer")
+        raise InvalidIdentifierError(f"invalid pm_id {excerpt(value)}: expected a positive integer")
     if number <= 0:
-        raise InvalidIdentifierError(f"invalid pm_id {value!r}: expected a positive integer")
+        raise InvalidIdentifierError(f"invalid pm_id {excerpt(value)}: expected a positive integer")
+    if number > MAX_INTEGER:
+        raise _pm_id_out_of_range(value)
     return str(number)
+
+
+def _pm_id_out_of_range(value: object) -> InvalidIdentifierError:
+    return InvalidIdentifierError(
+        f"invalid pm_id {excerpt(value)}: out of range (at most {MAX_INTEGER:,})"
+    )
 
 
 def _prefixed(
@@ -109,7 +134,7 @@ def _prefixed(
         if kind == "eric":
             text = text.removesuffix(".pdf")
         if not pattern.fullmatch(text):
-            raise InvalidIdentifierError(f"invalid {kind} {value!r}: expected {expected}")
+            raise InvalidIdentifierError(f"invalid {kind} {excerpt(value)}: expected {expected}")
         return text
 
     canonical.__doc__ = f"Canonical {kind} identifier ({expected}), URL prefixes stripped."
@@ -128,9 +153,11 @@ def canonical_url(value: object) -> str:
         parts = urlsplit(text)
         port = parts.port
     except ValueError as error:
-        raise InvalidIdentifierError(f"invalid url {value!r}: {error}") from None
+        raise InvalidIdentifierError(f"invalid url {excerpt(value)}: {error}") from None
     if parts.scheme.lower() not in {"http", "https"} or not parts.hostname or " " in text:
-        raise InvalidIdentifierError(f"invalid url {value!r}: expected an absolute http(s) URL")
+        raise InvalidIdentifierError(
+            f"invalid url {excerpt(value)}: expected an absolute http(s) URL"
+        )
     scheme = parts.scheme.lower()
     host = parts.hostname.lower()
     default_port = {"http": 80, "https": 443}[scheme]
@@ -162,20 +189,33 @@ def canonicalise_identifier(raw: object) -> CanonicalIdentifier:
     Raises `InvalidIdentifierError` with a message naming the type and what is wrong.
     """
     if not isinstance(raw, dict):
-        raise InvalidIdentifierError(f"identifier must be an object, got {type(raw).__name__}")
+        raise InvalidIdentifierError(f"identifier must be an object, got {type_name(raw)}")
     identifier_type = raw.get("identifier_type")
+    if not isinstance(identifier_type, str):
+        raise InvalidIdentifierError(
+            f"identifier_type: expected one of {sorted(IDENTIFIER_TYPES)}, "
+            f"got {type_name(identifier_type)}"
+        )
     if identifier_type not in IDENTIFIER_TYPES:
-        raise InvalidIdentifierError(f"unknown identifier_type {identifier_type!r}")
+        raise InvalidIdentifierError(f"unknown identifier_type {excerpt(identifier_type)}")
     unknown = raw.keys() - _ALLOWED_KEYS
     if unknown:
         raise InvalidIdentifierError(
-            f"{identifier_type} identifier has unknown fields {sorted(unknown)}"
+            f"{identifier_type} identifier has unknown fields {excerpt_names(unknown)}"
         )
     if "identifier" not in raw:
         raise InvalidIdentifierError(f"{identifier_type} identifier has no 'identifier' value")
+    return _storable(_canonical(identifier_type, raw), raw["identifier"])
+
+
+def _canonical(identifier_type: str, raw: dict[str, Any]) -> CanonicalIdentifier:
     if identifier_type == "other":
         name = raw.get("other_identifier_name")
-        if not isinstance(name, str) or not name.strip():
+        if name is not None and not isinstance(name, str):
+            raise InvalidIdentifierError(
+                f"other_identifier_name: expected a string, got {type_name(name)}"
+            )
+        if not name or not name.strip():
             raise InvalidIdentifierError("other identifier needs a non-empty other_identifier_name")
         return CanonicalIdentifier.of("other", _require_string(raw["identifier"], "other"), name)
     if "other_identifier_name" in raw:
@@ -185,3 +225,21 @@ def canonicalise_identifier(raw: object) -> CanonicalIdentifier:
     return CanonicalIdentifier.of(
         identifier_type, _CANONICALISERS[identifier_type](raw["identifier"])
     )
+
+
+def _storable(identifier: CanonicalIdentifier, value: object) -> CanonicalIdentifier:
+    """`identifier` if both stores can hold and index it; `value` is the one given."""
+    kind = identifier.identifier_type
+    name = identifier.other_identifier_name or ""
+    if NUL in identifier.identifier or NUL in name:  # the key escapes a NUL in `other`'s
+        raise InvalidIdentifierError(
+            f"{kind} identifier {excerpt(value)} holds a NUL character (\\u0000), "
+            "which cannot be stored"
+        )
+    size = identifier_key_too_long(identifier.key)
+    if size is not None:
+        raise InvalidIdentifierError(
+            f"{kind} identifier {excerpt(value)} is too long: {size:,} bytes as stored "
+            f"(at most {MAX_IDENTIFIER_BYTES:,})"
+        )
+    return identifier

@@ -2,24 +2,30 @@
 
 `parse_line` never raises for bad input: every problem becomes part of the returned
 `ParsedLine`, whose `status` is the per-line outcome of spec section 3 before the
-duplicate rules are applied. Failure details start with ``Entry <line_number>:``.
+duplicate rules are applied. Failure details start with ``Entry <line_number>:``, name
+the field path of what is wrong and quote values as `excerpts.excerpt` does. Whatever
+JSON a line holds, what passes can be stored (`limits`), so a line's data cannot fail
+its chunk's transaction.
 """
 
 from dataclasses import dataclass, field
 
 import orjson
 
+from import_pipeline.domain import fields
 from import_pipeline.domain.enhancements import (
     VISIBILITIES,
     Enhancement,
     InvalidEnhancementError,
     validate_enhancement,
 )
+from import_pipeline.domain.excerpts import type_name
 from import_pipeline.domain.identifiers import (
     CanonicalIdentifier,
     InvalidIdentifierError,
     canonicalise_identifier,
 )
+from import_pipeline.domain.limits import may_hold_nul
 from import_pipeline.domain.statuses import ImportResultStatus
 
 _TOP_LEVEL_KEYS = frozenset({"visibility", "identifiers", "enhancements", "id"})
@@ -67,21 +73,18 @@ def parse_line(line_number: int, text: bytes | str) -> ParsedLine:
     except orjson.JSONDecodeError as error:
         return failed_line(line_number, f"not valid JSON ({error})")
     if not isinstance(data, dict):
-        return failed_line(line_number, f"expected a JSON object, got {type(data).__name__}")
-    unknown = data.keys() - _TOP_LEVEL_KEYS
-    if unknown:
-        return failed_line(line_number, f"unknown top-level fields {sorted(unknown)}")
-    visibility = data.get("visibility", "public")
-    if visibility not in VISIBILITIES:
-        return failed_line(
-            line_number, f"visibility {visibility!r} is not one of {sorted(VISIBILITIES)}"
-        )
-    raw_identifiers = data.get("identifiers")
-    if not isinstance(raw_identifiers, list) or not raw_identifiers:
-        return failed_line(line_number, "no identifiers (at least one is required)")
-    raw_enhancements = data.get("enhancements") or []
-    if not isinstance(raw_enhancements, list):
-        return failed_line(line_number, "enhancements must be a list")
+        return failed_line(line_number, f"expected a JSON object, got {type_name(data)}")
+    try:
+        fields.known_keys(data, _TOP_LEVEL_KEYS, "", "top-level")
+        visibility = data.get("visibility", "public")
+        fields.choice(visibility, VISIBILITIES, "visibility")
+        raw_identifiers = data.get("identifiers")
+        if raw_identifiers is None or raw_identifiers == []:
+            raise fields.FieldError("", "no identifiers (at least one is required)")
+        fields.json_list(raw_identifiers, "identifiers")
+        raw_enhancements = fields.json_list(data.get("enhancements"), "enhancements", optional=True)
+    except fields.FieldError as error:
+        return failed_line(line_number, str(error))
 
     identifiers: dict[str, CanonicalIdentifier] = {}
     identifier_errors: list[str] = []
@@ -99,15 +102,16 @@ def parse_line(line_number: int, text: bytes | str) -> ParsedLine:
 
     enhancements: list[Enhancement] = []
     dropped = [f"invalid identifier ({message})" for message in identifier_errors]
+    nul_possible = may_hold_nul(text)
     for index, raw in enumerate(raw_enhancements):
         try:
-            enhancements.append(validate_enhancement(raw))
+            enhancements.append(validate_enhancement(raw, may_hold_nul=nul_possible))
         except InvalidEnhancementError as error:
             dropped.append(f"invalid enhancement (enhancements[{index}]: {error})")
     return ParsedLine(
         line_number=line_number,
         identifiers=tuple(identifiers.values()),
         enhancements=tuple(enhancements),
-        visibility=visibility,
+        visibility=str(visibility),
         dropped=tuple(dropped),
     )

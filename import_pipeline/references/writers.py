@@ -248,13 +248,13 @@ def _index_probes(cursor: psycopg.Cursor[Any]) -> Iterator[None]:
     that each reference id matches 0.5% of `enhancement` and picks (parallel)
     sequential scans of the whole table for every chunk: at 1M lines that made each
     batch three times slower than the first. The setting is local to the transaction
-    and restored after the block.
+    and restored after the block. Not after a failed statement: the transaction is
+    aborted then, a `SET` would only fail with `InFailedSqlTransaction` and hide the
+    real error, and the rollback that follows restores the setting anyway.
     """
     cursor.execute("SET LOCAL enable_seqscan = off")
-    try:
-        yield
-    finally:
-        cursor.execute("SET LOCAL enable_seqscan = on")
+    yield
+    cursor.execute("SET LOCAL enable_seqscan = on")
 
 
 def _columns(rows: Sequence[tuple[Any, ...]]) -> list[list[Any]]:

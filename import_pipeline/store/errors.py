@@ -1,13 +1,20 @@
-"""One place that decides which database errors are transient (worth a retry).
+"""One place that decides what a database error means: transient, the data's fault, or neither.
 
 Transient: deadlock detected, serialization failure, lock not available, lock or
 statement timeout, a lost or refused connection, a server shutting down or starting up
 (a failover or restart), SQLite "database is locked", and an identifier race lost to a
-concurrent transaction. Everything else is permanent and fails fast.
+concurrent transaction. A data rejection: the database refused a value of the
+statement (a data exception, a violated constraint, an index row too large); trying the
+same data again fails the same way, so the chunk pipeline looks for the line that holds
+it. Everything else is permanent and fails fast.
 """
+
+import sqlite3
 
 import psycopg
 import sqlalchemy.exc
+
+from import_pipeline.domain.excerpts import cut
 
 # PostgreSQL SQLSTATEs worth retrying: serialization_failure, deadlock_detected,
 # lock_not_available, query_canceled (statement_timeout), idle_in_transaction timeout,
@@ -16,6 +23,15 @@ import sqlalchemy.exc
 _TRANSIENT_SQLSTATES = frozenset(
     {"40001", "40P01", "55P03", "57014", "25P03", "57P01", "57P02", "57P03"}
 )
+
+# SQLSTATE classes of errors caused by the data of a statement: 22 data exception (a
+# NUL in text, a number out of range), 23 integrity constraint violation (a CHECK, a
+# NOT NULL), 54 program limit exceeded (an index row too large). Not 42 (a missing
+# table, no permission) or 53 (disk full): no line is at fault there.
+_DATA_SQLSTATE_CLASSES = frozenset({"22", "23", "54"})
+
+# Longest first line of a database error quoted in failure details.
+_MESSAGE_CHARACTERS = 300
 
 
 class TransientDatabaseError(Exception):
@@ -50,10 +66,32 @@ def is_transient_db_error(error: BaseException) -> bool:
     return "database is locked" in message or "database is busy" in message
 
 
+def is_data_rejection(error: BaseException) -> bool:
+    """True when the database refused the data of the failed statement, not the statement.
+
+    PostgreSQL says so by the SQLSTATE class (`_DATA_SQLSTATE_CLASSES`); errors without
+    one (SQLite's, or psycopg's own before sending) by their DB-API class, `DataError` or
+    `IntegrityError`. Transient errors never are.
+    """
+    if is_transient_db_error(error):
+        return False
+    state = sqlstate_of(error)
+    if state is not None:
+        return state[:2] in _DATA_SQLSTATE_CLASSES
+    original = getattr(error, "orig", None) or error
+    return isinstance(
+        original,
+        psycopg.DataError | psycopg.IntegrityError | sqlite3.DataError | sqlite3.IntegrityError,
+    )
+
+
 def describe_db_error(error: BaseException) -> str:
-    """A one-line description of a database error: its class, SQLSTATE and first line."""
+    """A one-line description of a database error: its class, SQLSTATE and first line.
+
+    The line is cut after a few hundred characters: a message may quote a value.
+    """
     original = getattr(error, "orig", None) or error
     state = sqlstate_of(error)
     first_line = (str(original).strip().splitlines() or [""])[0]
     code = f" [{state}]" if state else ""
-    return f"{type(original).__name__}{code}: {first_line}"
+    return f"{type(original).__name__}{code}: {cut(first_line, _MESSAGE_CHARACTERS)}"

@@ -164,9 +164,7 @@ def test_a_file_cut_short_while_its_batch_reads_it_fails_after_settling_what_was
     record_id = register(engine, source)
     [batch_id] = start_and_plan(engine, record_id, 50_000)
 
-    report = process_batch(
-        engine, batch_id, cutting_ingest(source, CUT_TO), chunk_size=100
-    )
+    report = process_batch(engine, batch_id, cutting_ingest(source, CUT_TO), chunk_size=100)
 
     assert report.status == ImportBatchStatus.FAILED
     details = report.failure_details

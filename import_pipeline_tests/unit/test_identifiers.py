@@ -1,5 +1,7 @@
 """Canonical and invalid forms of every identifier type (file-format.md)."""
 
+import re
+
 import pytest
 
 from import_pipeline.domain.identifiers import (
@@ -70,10 +72,32 @@ def test_canonical_forms(raw, canonical):
         (ident("doi", "10.1000/x", colour="red"), "unknown fields"),
         ("10.1000/x", "must be an object"),
         (ident("doi", ""), "empty"),
+        # Wrong types of the discriminator and the name: a list used to raise TypeError.
+        (ident(["doi"], "10.1000/x"), "identifier_type: expected one of ["),
+        (ident({"t": "doi"}, "10.1000/x"), "got object"),
+        (ident(None, "10.1000/x"), "got null"),
+        (ident(7, "10.1000/x"), "got integer"),
+        (
+            ident("other", "abc", other_identifier_name=7),
+            "other_identifier_name: expected a string",
+        ),
+        (ident("other", "abc", other_identifier_name=["n"]), "got list"),
+        (ident("pm_id", [1]), "invalid pm_id list of 1 item(s)"),
+        (ident("pm_id", 1.5), "invalid pm_id 1.5"),
+        # Values the stores cannot hold.
+        (ident("doi", "10.1000/a\x00b"), "doi identifier '10.1000/a\\x00b' holds a NUL"),
+        (ident("other", "abc", other_identifier_name="n\x00"), "holds a NUL character"),
+        (ident("url", "https://e.org/\x00"), "holds a NUL character"),
+        (ident("pm_id", 2**63), "invalid pm_id 9223372036854775808: out of range"),
+        (ident("pm_id", "9223372036854775808"), "out of range (at most 9,223,372,036,854,775,807)"),
+        (ident("pm_id", "9" * 5_000), "invalid pm_id '9999999999999999999999999999999999999999'…"),
+        (ident("pm_id", 1e30), "invalid pm_id 1e+30"),
+        (ident("doi", "10.1000/" + "x" * 993), "too long: 1,005 bytes as stored (at most 1,000)"),
+        (ident("other", "x" * 990, other_identifier_name="isbn"), "too long: 1,007 bytes"),
     ],
 )
 def test_invalid_identifiers(raw, message):
-    with pytest.raises(InvalidIdentifierError, match=message):
+    with pytest.raises(InvalidIdentifierError, match=re.escape(message)):
         canonicalise_identifier(raw)
 
 
@@ -87,3 +111,25 @@ def test_keys_are_type_qualified_and_unambiguous():
         "identifier_type": "pm_id",
         "identifier": 5,
     }
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        ident("pm_id", 2**63 - 1),
+        ident("pm_id", "0009223372036854775807"),
+        ident("doi", "10.1000/" + "x" * 988),  # 'doi:' and 996 characters: 1,000 bytes
+        ident("doi", "https://doi.org/10.1000/" + "x" * 988),  # the prefix is not stored
+    ],
+)
+def test_identifiers_at_the_limits_are_accepted(raw):
+    canonicalise_identifier(raw)
+
+
+def test_a_long_identifier_is_quoted_as_an_excerpt():
+    with pytest.raises(InvalidIdentifierError) as raised:
+        canonicalise_identifier(ident("doi", "10.1000/" + "y" * 4_000))
+    assert str(raised.value) == (
+        "doi identifier '10.1000/yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy'… (4,008 characters) "
+        "is too long: 4,012 bytes as stored (at most 1,000)"
+    )
