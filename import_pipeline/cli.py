@@ -22,9 +22,10 @@ import click
 import sqlalchemy as sa
 import sqlalchemy.exc
 
-from import_pipeline.domain.errors import DomainError
+from import_pipeline.domain.errors import ImportPipelineError
 from import_pipeline.domain.models import ImportRecord, ImportResult
 from import_pipeline.domain.statuses import ImportRecordStatus, ImportResultStatus, RunBy
+from import_pipeline.error_map import EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE, outcome_of
 from import_pipeline.orchestration.instance import instance_home
 from import_pipeline.presentation import record_json, result_json
 from import_pipeline.services.finalise import RecordSummary, batch_counts, summarise
@@ -32,17 +33,13 @@ from import_pipeline.services.planning import estimate_batch_count
 from import_pipeline.services.registration import register_import
 from import_pipeline.services.results_pages import ResultCursor, results_page
 from import_pipeline.settings import get_settings
-from import_pipeline.store.engine import DatabaseConfigError, create_db_engine, describe_url
+from import_pipeline.store.engine import create_db_engine, describe_url
 from import_pipeline.store.imports import ImportRepository, unit_of_work
 from import_pipeline.store.migrations import upgrade_schema
 from import_pipeline.terminal_progress import record_progress_bar
 
 if TYPE_CHECKING:
     from dagster import DagsterInstance
-
-EXIT_COMPLETED = 0
-EXIT_RUN_FAILED = 1
-EXIT_USAGE = 2
 
 
 class UsageError(click.ClickException):
@@ -57,23 +54,39 @@ class RunFailedError(click.ClickException):
     exit_code = EXIT_RUN_FAILED
 
 
+_ERROR_FOR_EXIT = {EXIT_USAGE: UsageError, EXIT_RUN_FAILED: RunFailedError}
+
+
 def _first_line(error: sqlalchemy.exc.DBAPIError) -> str:
     return (str(error.orig).strip().splitlines() or ["unknown error"])[0]
 
 
+def _one_line(error: BaseException) -> str:
+    """What the user reads about one of the project's errors."""
+    if isinstance(error, sqlalchemy.exc.OperationalError):
+        return f"cannot use the database: {_first_line(error)}"
+    if isinstance(error, sqlalchemy.exc.ProgrammingError):
+        return f"database error ({_first_line(error)}); has `import-pipeline db upgrade` been run?"
+    return str(error)
+
+
 @contextmanager
 def _friendly_errors() -> Iterator[None]:
-    """Turn the errors a user can cause into one-line messages (exit status 2)."""
+    """Turn the project's errors into one line and the error map's exit status.
+
+    An error the map does not know is a bug: it keeps its traceback.
+    """
     try:
         yield
-    except (DomainError, DatabaseConfigError) as error:
-        raise UsageError(str(error)) from None
-    except sqlalchemy.exc.OperationalError as error:
-        raise UsageError(f"cannot use the database: {_first_line(error)}") from None
-    except sqlalchemy.exc.ProgrammingError as error:
-        raise UsageError(
-            f"database error ({_first_line(error)}); has `import-pipeline db upgrade` been run?"
-        ) from None
+    except (
+        ImportPipelineError,
+        sqlalchemy.exc.OperationalError,
+        sqlalchemy.exc.ProgrammingError,
+    ) as error:
+        outcome = outcome_of(error)
+        if outcome is None:
+            raise
+        raise _ERROR_FOR_EXIT[outcome.exit_code](_one_line(error)) from None
 
 
 class _Commands(click.Group):
@@ -214,7 +227,7 @@ def _launch_and_report(
         _print_summary(summary, counts)
     status = summary.record.status
     if outcome.success and status != ImportRecordStatus.FAILED:
-        return EXIT_COMPLETED
+        return EXIT_OK
     if not outcome.success:
         click.echo(f"error: the import run {outcome.run_id} failed: {outcome.failure}", err=True)
         if status in {ImportRecordStatus.CREATED, ImportRecordStatus.STARTED}:
@@ -241,7 +254,7 @@ def _kept_for_rerun(record: ImportRecord) -> Iterator[None]:
     try:
         with _friendly_errors():
             yield
-    except UsageError as error:
+    except (UsageError, RunFailedError) as error:
         raise RunFailedError(
             f"{error.message}; {_left_open(record.id, str(record.status))}"
         ) from None

@@ -2,17 +2,12 @@
 
 `create_app` builds an app from what it is given (no environment read, nothing
 connected); `app_from_settings` builds it from `IMPORT_PIPELINE_*` settings for
-`import-pipeline serve`. Every error answers `{"detail": ...}`, never a stack trace:
-
-| error | status |
-|---|---|
-| unknown record, or a batch not in the record | 404 |
-| storage URL refused by the policy | 403 |
-| illegal transition (batch added to a closed record, finalise with a batch unfinished) | 409 |
-| invalid body or parameter | 422 naming the field, never its value (FastAPI's validation shape) |
-| body over the limit | 413 |
-| missing or wrong bearer token | 401 |
-| database unreachable or not migrated | 503 |
+`import-pipeline serve`. Every error answers `{"detail": ...}`, never a stack trace.
+The project's errors get the status `import_pipeline.error_map` gives them (404 unknown
+record or batch, 403 storage URL refused, 409 closed record or unfinished batches, 422
+a refused input, in FastAPI's validation shape naming the field, never its value; 503
+the database unusable); besides, 413 a body over the limit, 401 no valid bearer token.
+Anything the map does not know is a bug: 500 with a safe body, the details in the log.
 """
 
 import logging
@@ -29,31 +24,23 @@ from fastapi.responses import JSONResponse
 from import_pipeline.api.routes import router
 from import_pipeline.api.schemas import ErrorBody
 from import_pipeline.api.security import BearerAuth, BodySizeLimit
-from import_pipeline.domain.errors import (
-    DomainError,
-    IllegalTransitionError,
-    UnknownBatchError,
-    UnknownRecordError,
-)
-from import_pipeline.services.finalise import UnfinishedBatchesError
-from import_pipeline.services.storage_policy import StoragePolicy, StorageUrlRefusedError
+from import_pipeline.domain.errors import ImportPipelineError
+from import_pipeline.error_map import outcome_of
+from import_pipeline.services.storage_policy import StoragePolicy
 from import_pipeline.settings import Settings
 from import_pipeline.store.engine import create_db_engine
 
 logger = logging.getLogger(__name__)
 
-_STATUS_OF: list[tuple[type[DomainError], int]] = [
-    (UnknownRecordError, status.HTTP_404_NOT_FOUND),
-    (UnknownBatchError, status.HTTP_404_NOT_FOUND),
-    (StorageUrlRefusedError, status.HTTP_403_FORBIDDEN),
-    (IllegalTransitionError, status.HTTP_409_CONFLICT),
-    (UnfinishedBatchesError, status.HTTP_409_CONFLICT),
-]
 
-
-def _domain_error(request: Request, error: Exception) -> JSONResponse:
-    code = next((code for kind, code in _STATUS_OF if isinstance(error, kind)), None)
-    if code is None:  # any other refusal of the input: a 422 in the validation shape
+def _project_error(request: Request, error: Exception) -> JSONResponse:
+    outcome = outcome_of(error)
+    if outcome is None or outcome.http_status == status.HTTP_500_INTERNAL_SERVER_ERROR:
+        return _unexpected_error(request, error)
+    code = outcome.http_status
+    if code == status.HTTP_503_SERVICE_UNAVAILABLE:
+        return _database_error(request, error)
+    if code == status.HTTP_422_UNPROCESSABLE_CONTENT:  # FastAPI's validation shape
         return JSONResponse(
             {"detail": [{"loc": [], "msg": str(error), "type": "value_error"}]},
             status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
@@ -120,7 +107,7 @@ def create_app(
         },
     )
     app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(DomainError, _domain_error)
+    app.add_exception_handler(ImportPipelineError, _project_error)
     app.add_exception_handler(sqlalchemy.exc.OperationalError, _database_error)
     app.add_exception_handler(sqlalchemy.exc.ProgrammingError, _database_error)
     app.add_exception_handler(Exception, _unexpected_error)

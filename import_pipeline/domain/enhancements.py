@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from import_pipeline.domain import fields
+from import_pipeline.domain.errors import InvalidDataError
 from import_pipeline.domain.excerpts import type_name
 from import_pipeline.domain.fields import FieldError
 from import_pipeline.domain.identifiers import InvalidIdentifierError, canonicalise_identifier
 
 
-class InvalidEnhancementError(ValueError):
+class InvalidEnhancementError(InvalidDataError):
     """An enhancement that does not validate; the message says which field and why."""
 
 

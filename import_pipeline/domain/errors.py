@@ -1,8 +1,29 @@
-"""Errors raised by the domain core."""
+"""The project's error tree: one root, and the domain's own errors.
+
+Every error the project raises on purpose is an `ImportPipelineError`; what each one
+means to a line, to the command line and to the HTTP API is written once, in
+`import_pipeline.error_map`. Anything else that escapes is a bug.
+"""
 
 
-class DomainError(Exception):
-    """Base class of every error the domain raises on purpose."""
+class ImportPipelineError(Exception):
+    """The root of every error the project raises on purpose."""
+
+
+class DomainError(ImportPipelineError):
+    """Base class of every error the domain rules raise (and of most others)."""
+
+
+class InvalidDataError(DomainError, ValueError):
+    """A value of a source line that the rules refuse (the line's result says why)."""
+
+
+class NoSourcesError(DomainError):
+    """An import was asked for without any source."""
+
+
+class InvalidPartitionKeyError(DomainError):
+    """A partition key that is not an import record id."""
 
 
 class IllegalTransitionError(DomainError):

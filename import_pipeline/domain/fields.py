@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Set
 from typing import Any
 from urllib.parse import urlsplit
 
+from import_pipeline.domain.errors import InvalidDataError
 from import_pipeline.domain.excerpts import excerpt, excerpt_names, type_name
 from import_pipeline.domain.limits import (
     MAX_INTEGER,
@@ -31,7 +32,7 @@ MAX_URL_LENGTH = 2_083
 """Longest http(s) URL, as the SDK's `HttpUrl` type allows."""
 
 
-class FieldError(ValueError):
+class FieldError(InvalidDataError):
     """A field whose value does not validate; the message is ``<path>: <reason>``."""
 
     def __init__(self, path: str, reason: str) -> None:

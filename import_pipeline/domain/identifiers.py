@@ -15,6 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 
+from import_pipeline.domain.errors import InvalidDataError
 from import_pipeline.domain.excerpts import excerpt, excerpt_names, type_name
 from import_pipeline.domain.limits import (
     MAX_IDENTIFIER_BYTES,
@@ -56,7 +57,7 @@ class CanonicalIdentifier(NamedTuple):
         return data
 
 
-class InvalidIdentifierError(ValueError):
+class InvalidIdentifierError(InvalidDataError):
     """An identifier that cannot be canonicalised; the message says why."""
 
 

@@ -127,13 +127,21 @@ def check_result_transition(current: ImportResultStatus, new: ImportResultStatus
         raise IllegalTransitionError(f"import result cannot go from {current} to {new}")
 
 
-def derive_batch_status(result_statuses: Iterable[str]) -> ImportBatchStatus:
+def derive_batch_status(
+    result_statuses: Iterable[str], *, source_read: bool = False, source_failed: bool = False
+) -> ImportBatchStatus:
     """Project a batch's status from the statuses of its results (spec section 2).
 
+    The one place a batch's status is decided. `source_failed`: its source could not be
+    read (at all, or to the end, or it changed): `failed`, whatever its results.
+    `source_read`: its source was read to the end, so no results means a source without
+    a non-blank line: `completed` (otherwise no results means not begun: `created`).
     Accepts enum members or their string values (as read from the database). Raises
     `UnforeseenStatusMixError` for a value or combination the table does not cover,
     rather than guessing.
     """
+    if source_failed:
+        return ImportBatchStatus.FAILED
     present: set[ImportResultStatus] = set()
     for value in result_statuses:
         try:
@@ -146,6 +154,8 @@ def derive_batch_status(result_statuses: Iterable[str]) -> ImportBatchStatus:
         ImportResultStatus.RETRYING,
     }
     failed = {ImportResultStatus.FAILED, ImportResultStatus.PARTIALLY_FAILED}
+    if not present and source_read:
+        return ImportBatchStatus.COMPLETED
     if present <= {ImportResultStatus.CREATED}:
         return ImportBatchStatus.CREATED
     if present & in_flight:

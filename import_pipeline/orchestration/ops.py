@@ -22,11 +22,8 @@ from dagster import (
 )
 from pydantic import Field
 
-from import_pipeline.domain.errors import DomainError
-from import_pipeline.orchestration.partitions import (
-    InvalidPartitionKeyError,
-    record_id_from_partition_key,
-)
+from import_pipeline.domain.errors import DomainError, InvalidPartitionKeyError
+from import_pipeline.orchestration.partitions import record_id_from_partition_key
 from import_pipeline.orchestration.resources import DatabaseResource, ReferenceResource
 from import_pipeline.services.batches import TransientBatchError, process_batch
 from import_pipeline.services.finalise import finalise_record

@@ -4,13 +4,11 @@ import uuid
 
 from dagster import DynamicPartitionsDefinition
 
+from import_pipeline.domain.errors import InvalidPartitionKeyError
+
 IMPORT_RECORDS_PARTITION = "import_records"
 
 import_records_partitions = DynamicPartitionsDefinition(name=IMPORT_RECORDS_PARTITION)
-
-
-class InvalidPartitionKeyError(ValueError):
-    """A partition key that is not an import record id."""
 
 
 def record_id_from_partition_key(key: str | None) -> uuid.UUID:

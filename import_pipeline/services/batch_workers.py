@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import cast
 
-from import_pipeline.domain.errors import SourceUnreadableError
+from import_pipeline.domain.errors import ImportPipelineError, SourceUnreadableError
 from import_pipeline.domain.models import ImportBatch
 from import_pipeline.domain.parsing import parse_line
 from import_pipeline.domain.statuses import ImportBatchStatus
@@ -45,7 +45,7 @@ PARENT_CHECK_SECONDS = 0.5
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
-class ShardFailedError(Exception):
+class ShardFailedError(ImportPipelineError):
     """A worker failed with an error that is not transient; the message says where and why."""
 
 

@@ -213,16 +213,14 @@ def _process_in_workers(
 def _settle_batch(
     engine: sa.Engine, batch: ImportBatch, report: BatchReport, started_at: float
 ) -> BatchReport:
-    """Derive the batch's status from its results and record it."""
+    """Derive the batch's status from its results and its source's reading; record it."""
     batch_id = batch.id
     with unit_of_work(engine) as imports:
-        statuses = imports.result_statuses(batch_id)
-        if report.failure_details is not None:
-            status = ImportBatchStatus.FAILED
-        elif not statuses:
-            status = ImportBatchStatus.COMPLETED  # a source with no non-blank lines
-        else:
-            status = derive_batch_status(statuses)
+        status = derive_batch_status(
+            imports.result_statuses(batch_id),
+            source_read=True,
+            source_failed=report.failure_details is not None,
+        )
         imports.save_batch(batch.moved_to(status, report.failure_details))
         report.status = status
         report.counts = imports.count_results(batch_id=batch_id)

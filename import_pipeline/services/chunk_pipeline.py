@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
+from import_pipeline.domain.errors import ImportPipelineError
 from import_pipeline.domain.models import ImportBatch
 from import_pipeline.domain.parsing import ParsedLine
 from import_pipeline.domain.statuses import ImportBatchStatus, ImportResultStatus
@@ -44,7 +45,7 @@ RACE_ATTEMPTS = 8
 ChunkIngest = Callable[[sa.Connection, Sequence[ParsedLine]], list[LineOutcome]]
 
 
-class TransientBatchError(Exception):
+class TransientBatchError(ImportPipelineError):
     """A transient database error interrupted a batch; retrying the batch should succeed."""
 
 

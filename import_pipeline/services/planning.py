@@ -14,7 +14,11 @@ import uuid
 
 import sqlalchemy as sa
 
-from import_pipeline.domain.errors import DomainError, SourceUnreadableError, UnknownRecordError
+from import_pipeline.domain.errors import (
+    RecordClosedError,
+    SourceUnreadableError,
+    UnknownRecordError,
+)
 from import_pipeline.domain.models import ImportBatch
 from import_pipeline.domain.statuses import ImportBatchStatus, ImportRecordStatus
 from import_pipeline.sources import count_lines, fingerprint_file, local_path
@@ -78,7 +82,7 @@ def start_and_plan(engine: sa.Engine, record_id: uuid.UUID, batch_size: int) -> 
         if record is None:
             raise UnknownRecordError(f"no import record with id {record_id}")
         if record.status == ImportRecordStatus.FAILED:
-            raise DomainError(
+            raise RecordClosedError(
                 f"import record {record_id} has failed ({record.failure_details}); "
                 "register the source again to retry it"
             )

@@ -11,7 +11,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from import_pipeline.domain.errors import (
-    DomainError,
+    NoSourcesError,
     RecordClosedError,
     SourceUnreadableError,
     UnknownRecordError,
@@ -45,7 +45,7 @@ def register_import(
     schedules derive the id from what they import, so a repeated tick registers nothing.
     """
     if not sources:
-        raise DomainError("an import needs at least one source")
+        raise NoSourcesError("an import needs at least one source")
     batches = [
         ImportBatch(import_record_id=record.id, storage_url=normalise_source(source))
         for source in sources

@@ -14,6 +14,7 @@ import sqlite3
 import psycopg
 import sqlalchemy.exc
 
+from import_pipeline.domain.errors import ImportPipelineError
 from import_pipeline.domain.excerpts import cut
 
 # PostgreSQL SQLSTATEs worth retrying: serialization_failure, deadlock_detected,
@@ -34,7 +35,7 @@ _DATA_SQLSTATE_CLASSES = frozenset({"22", "23", "54"})
 _MESSAGE_CHARACTERS = 300
 
 
-class TransientDatabaseError(Exception):
+class TransientDatabaseError(ImportPipelineError):
     """A database conflict that a fresh attempt of the same work is expected to clear."""
 
 

@@ -114,6 +114,25 @@ def test_derive_batch_status(results, expected):
     assert derive_batch_status(results) == expected
 
 
+@pytest.mark.parametrize(
+    ("results", "source_read", "source_failed", "expected"),
+    [
+        ([], False, False, B.CREATED),  # not begun
+        ([], True, False, B.COMPLETED),  # read to the end: no non-blank line
+        ([], True, True, B.FAILED),  # unreadable at all
+        ([S.COMPLETED], True, True, B.FAILED),  # cut short or changed after some lines
+        ([S.COMPLETED, S.RETRYING], True, False, B.STARTED),
+    ],
+)
+def test_the_source_s_reading_is_part_of_the_projection(
+    results, source_read, source_failed, expected
+):
+    assert (
+        derive_batch_status(results, source_read=source_read, source_failed=source_failed)
+        == expected
+    )
+
+
 def test_derive_batch_status_raises_on_unforeseen_value():
     with pytest.raises(UnforeseenStatusMixError, match="cancelled"):
         derive_batch_status([S.COMPLETED, "cancelled"])
