@@ -18,6 +18,11 @@ from import_pipeline.domain.errors import (
 )
 from import_pipeline.domain.models import ImportBatch, ImportRecord
 from import_pipeline.domain.statuses import FinalisedBy, ImportRecordStatus
+from import_pipeline.services.storage_policy import (
+    USER_INFO_REFUSED,
+    StorageUrlRefusedError,
+    has_user_info,
+)
 from import_pipeline.sources import local_path
 from import_pipeline.store.imports import ImportRepository, unit_of_work
 
@@ -25,10 +30,14 @@ from import_pipeline.store.imports import ImportRepository, unit_of_work
 def normalise_source(source: str) -> str:
     """A storage URL for `source`: http(s) URLs as given, local files as absolute paths.
 
-    Raises `SourceUnreadableError` naming the source when a local file is missing.
+    Raises `SourceUnreadableError` naming the source when a local file is missing, and
+    `StorageUrlRefusedError` (without repeating it) for a URL with user information,
+    whoever registers it: credentials are never stored.
     """
     path = local_path(source)
     if path is None:
+        if has_user_info(source):
+            raise StorageUrlRefusedError(f"a storage URL {USER_INFO_REFUSED}")
         return source
     if not path.is_file():
         reason = "is a directory, not a file" if path.is_dir() else "no such file"

@@ -167,3 +167,11 @@ def test_help_documents_the_exit_statuses(env):
         text = " ".join(run(*args, env=env).stdout.split())
         assert "Exit status" in text
         assert "2 usage or configuration error" in text or "2 usage or configuration" in text
+
+
+def test_a_source_url_with_credentials_is_refused_without_repeating_them(env):
+    completed = run(
+        "import", "https://reader:s3cret@example.org/refs.jsonl", "--source-name", "x", env=env
+    )
+    line = assert_one_line(completed, "must not contain user information")
+    assert "s3cret" not in completed.stderr + completed.stdout and "reader" not in line
