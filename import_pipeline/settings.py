@@ -50,7 +50,6 @@ from import_pipeline.http_fetch import (
     DEFAULT_HTTP_RATE_WINDOW_SECONDS,
     HttpLimits,
 )
-from import_pipeline.services.retry_budget import RetryBudget
 
 ENV_PREFIX = "IMPORT_PIPELINE_"
 
@@ -146,11 +145,6 @@ class Settings(BaseSettings):
     api_max_body_bytes: int = Field(
         default=64 * 1024, ge=1, description="Largest HTTP API request body (bytes)."
     )
-
-    @property
-    def retry_budget(self) -> RetryBudget:
-        """The retry budget of a batch."""
-        return RetryBudget(self.retries, self.retry_delay_seconds)
 
     @property
     def http_limits(self) -> HttpLimits:

@@ -40,6 +40,7 @@ from import_pipeline.services.writer_lease import (
     wait_and_claim,
 )
 from import_pipeline.settings import Settings, SettingsError, get_settings
+from import_pipeline.store.errors import is_transient_db_error
 
 # Dagster concurrency pool of the batch steps: caps how many write to the database at
 # once across all runs (limit set in dagster.yaml, `concurrency: pools:`).
@@ -223,7 +224,13 @@ def process_import_batch(
         ) from None
     except RecordBusyError as busy:
         raise Failure(description=str(busy), allow_retries=False) from None
-    except TransientBatchError as error:
+    except Exception as error:
+        if not isinstance(error, TransientBatchError) and not is_transient_db_error(error):
+            raise Failure(
+                description=f"batch {batch_id} failed: {type(error).__name__}: {error}; "
+                "the record stays started",
+                allow_retries=False,
+            ) from error
         if budget.exhausted(context.retry_number):
             raise Failure(
                 description=f"{error}; gave up after {budget.retries} retries: the lines "
@@ -233,12 +240,6 @@ def process_import_batch(
         delay = budget.delay(context.retry_number)
         context.log.warning(f"transient fault, retrying in {delay:.1f} s: {error}")
         raise RetryRequested(max_retries=budget.retries, seconds_to_wait=delay) from error
-    except Exception as error:
-        raise Failure(
-            description=f"batch {batch_id} failed: {type(error).__name__}: {error}; "
-            "the record stays started",
-            allow_retries=False,
-        ) from error
     rate = report.lines_processed / report.seconds if report.seconds else 0.0
     return Output(
         {"batch_id": batch_id, "status": str(report.status), "lines": report.lines_processed},

@@ -7,8 +7,6 @@ end `CANCELED` within seconds, not be retried, write nothing more, and leave its
 `started` for `import-pipeline rerun` to finish with one result per line.
 """
 
-import json
-import subprocess
 import time
 
 import pytest
@@ -17,9 +15,11 @@ from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
 
 from benchmarks.generate import generate
 from import_pipeline.store.tables import import_record
-from import_pipeline_tests.data_files import non_blank_lines
-from import_pipeline_tests.e2e.test_concurrency import CLI, assert_consistent
-from import_pipeline_tests.e2e.test_process_faults import results_written, wait_for_results
+from import_pipeline_tests.e2e.test_process_faults import (
+    rerun_finishes_the_record,
+    results_written,
+    wait_for_results,
+)
 from import_pipeline_tests.processes import isolated_env, log_tail, started
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -61,21 +61,5 @@ def test_terminating_a_daemon_run_stops_it_and_a_rerun_finishes(pg_engine, postg
     assert retried == [], "an interrupt must not be retried"
     assert left < 24_000
     with pg_engine.connect() as connection:
-        [(record_id, record_status)] = connection.execute(
-            sa.select(import_record.c.id, import_record.c.status)
-        ).all()
-    assert record_status == "started"
-
-    rerun = subprocess.run(
-        [*CLI, "rerun", str(record_id), "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert rerun.returncode == 0, rerun.stderr[-2000:]
-    record = json.loads(rerun.stdout)
-    assert record["status"] == "completed"
-    settled = record["results"]["completed"] + record["results"]["failed"]
-    assert settled == non_blank_lines(source)
-    assert_consistent(pg_engine)
+        assert connection.execute(sa.select(import_record.c.status)).scalar_one() == "started"
+    rerun_finishes_the_record(pg_engine, env, source)

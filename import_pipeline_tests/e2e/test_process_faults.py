@@ -83,6 +83,24 @@ def session_members(session_id):
     return found
 
 
+def rerun_finishes_the_record(engine, env, source):
+    """`import-pipeline rerun` of the database's one record completes it, one result a line."""
+    with engine.connect() as connection:
+        [record_id] = connection.execute(sa.select(import_record.c.id)).scalars().all()
+    rerun = subprocess.run(
+        [*CLI, "rerun", str(record_id), "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    record = json.loads(rerun.stdout)
+    assert record["status"] == "completed"
+    assert record["results"]["completed"] + record["results"]["failed"] == non_blank_lines(source)
+    assert_consistent(engine)
+
+
 def wait_until_gone(session_id, timeout=10):
     """The session's live processes once none is left, or after `timeout` seconds."""
     deadline = time.monotonic() + timeout
@@ -167,20 +185,7 @@ def test_a_killed_import_takes_its_workers_with_it_and_rerun_finishes(
     assert results_written(pg_engine) == left, "something still writes"
     assert left < non_blank_lines(source), "the kill must land mid-batch"
 
-    with pg_engine.connect() as connection:
-        [record_id] = connection.execute(sa.select(import_record.c.id)).scalars().all()
-    rerun = subprocess.run(
-        [*CLI, "rerun", str(record_id), "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert rerun.returncode == 0, rerun.stderr[-2000:]
-    record = json.loads(rerun.stdout)
-    assert record["status"] == "completed"
-    assert record["results"]["completed"] + record["results"]["failed"] == non_blank_lines(source)
-    assert_consistent(pg_engine)
+    rerun_finishes_the_record(pg_engine, env, source)
 
 
 class Outage(threading.Thread):
@@ -304,17 +309,4 @@ def test_terminate_stops_the_run_within_seconds_and_a_rerun_finishes(
     time.sleep(1.5)
     assert results_written(pg_engine) == left < total
 
-    with pg_engine.connect() as connection:
-        [record_id] = connection.execute(sa.select(import_record.c.id)).scalars().all()
-    rerun = subprocess.run(
-        [*CLI, "rerun", str(record_id), "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert rerun.returncode == 0, rerun.stderr[-2000:]
-    record = json.loads(rerun.stdout)
-    assert record["status"] == "completed"
-    assert record["results"]["completed"] + record["results"]["failed"] == non_blank_lines(source)
-    assert_consistent(pg_engine)
+    rerun_finishes_the_record(pg_engine, env, source)
