@@ -42,6 +42,8 @@ __all__ = ["BatchReport", "TransientBatchError", "UnknownBatchError", "process_b
 
 P = ParamSpec("P")
 
+# While worker processes write a batch, its results are counted this often for progress.
+PROGRESS_COUNT_SECONDS = 5.0
 # A batch is shared out to worker processes only with at least this many lines each.
 MIN_LINES_PER_WORKER = 10_000
 
@@ -197,12 +199,20 @@ def _process_in_workers(
     on_wait = None
     if on_progress is not None:
         progress = on_progress
+        latest = BatchProgress(batch.id, len(settled), batch.range_lines)
+        counted_at = float("-inf")
 
         def on_wait() -> None:
-            with unit_of_work(engine) as imports:
-                counts = imports.count_results(batch_id=batch.id)
-            done = sum(counts[str(status)] for status in RESULT_TERMINAL_STATUSES)
-            progress(BatchProgress(batch.id, done, batch.range_lines))
+            # Counting the batch's results costs a query: at most every few seconds; in
+            # between the last count is passed on (the callback has checks of its own).
+            nonlocal latest, counted_at
+            now = time.monotonic()
+            if now - counted_at >= PROGRESS_COUNT_SECONDS:
+                with unit_of_work(engine) as imports:
+                    counts = imports.count_results(batch_id=batch.id)
+                done = sum(counts[str(status)] for status in RESULT_TERMINAL_STATUSES)
+                latest, counted_at = BatchProgress(batch.id, done, batch.range_lines), now
+            progress(latest)
 
     for outcome in run_shards(tasks, on_wait):
         report.lines_processed += outcome.lines_processed
