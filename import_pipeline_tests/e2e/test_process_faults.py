@@ -52,35 +52,32 @@ def wait_for_results(engine, at_least, timeout=120):
     raise AssertionError(f"fewer than {at_least} results after {timeout} s")
 
 
-def spawned_children_of(pid):
-    """Pids of the live processes that `pid` started with multiprocessing's spawn."""
-    found = []
+def live_processes():
+    """(pid, parent pid, session id, command line) of every live process, from /proc."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
             command = (entry / "cmdline").read_bytes()
-        except OSError:
+        except OSError:  # gone meanwhile
             continue
-        if int(fields[1]) == pid and fields[0] != "Z" and b"spawn_main" in command:
-            found.append(int(entry.name))
-    return found
+        if fields[0] != "Z":
+            yield int(entry.name), int(fields[1]), int(fields[3]), command
+
+
+def spawned_children_of(pid):
+    """Pids of the live processes that `pid` started with multiprocessing's spawn."""
+    return [
+        child
+        for child, parent, _, command in live_processes()
+        if parent == pid and b"spawn_main" in command
+    ]
 
 
 def session_members(session_id):
     """Pids of the live processes in session `session_id`."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[3]) == session_id and fields[0] != "Z":
-            found.append(int(entry.name))
-    return found
+    return [pid for pid, _, session, _ in live_processes() if session == session_id]
 
 
 def rerun_finishes_the_record(engine, env, source):
