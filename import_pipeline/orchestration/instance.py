@@ -7,7 +7,6 @@ started at once on a fresh home do not race to create its storage.
 """
 
 import os
-import shutil
 import tempfile
 from importlib import resources
 from pathlib import Path
@@ -63,11 +62,8 @@ def _install_dagster_yaml(home: Path) -> None:
     if target.exists():
         return
     template = resources.files("import_pipeline.orchestration") / "dagster.yaml"
-    with (
-        resources.as_file(template) as source,
-        tempfile.NamedTemporaryFile(dir=home, delete=False, suffix=".yaml.tmp") as partial,
-    ):
-        shutil.copyfileobj(source.open("rb"), partial)
+    with tempfile.NamedTemporaryFile(dir=home, delete=False, suffix=".yaml.tmp") as partial:
+        partial.write(template.read_bytes())
     Path(partial.name).replace(target)  # a reader never sees half a file
 
 
