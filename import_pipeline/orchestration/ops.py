@@ -23,6 +23,7 @@ from dagster import (
 from pydantic import Field
 
 from import_pipeline.domain.errors import DomainError, InvalidPartitionKeyError
+from import_pipeline.domain.statuses import ImportRecordStatus
 from import_pipeline.orchestration.partitions import record_id_from_partition_key
 from import_pipeline.orchestration.resources import DatabaseResource, ReferenceResource
 from import_pipeline.services.batches import TransientBatchError, process_batch
@@ -261,7 +262,12 @@ def process_import_batch(
 def finalise_import_record(
     context: OpExecutionContext, database: DatabaseResource, batch_reports: list[dict[str, Any]]
 ) -> Output[dict[str, Any]]:
-    """Complete the record, give up its writer lease, and publish its counts as metadata."""
+    """Complete the record, give up its writer lease, and publish its counts as metadata.
+
+    A record that ends `failed` (no source could be imported whole) fails the step and
+    so the run, with the record's reason: in the UI a failed import is red. Lines that
+    failed one by one never do.
+    """
     record_id = _record_id(context)
     try:
         summary = finalise_record(database.engine, record_id)
@@ -274,21 +280,28 @@ def finalise_import_record(
     elapsed = max(time.time() - started, 1e-6)
     lines = sum(report["lines"] for report in batch_reports)
     counts = summary.counts
+    metadata: dict[str, Any] = {
+        "record_id": str(record_id),
+        "status": str(summary.record.status),
+        "batches": len(summary.batches),
+        "counts_by_status": MetadataValue.json(
+            {key: value for key, value in counts.items() if not key.startswith("references_")}
+        ),
+        "references_created": counts["references_created"],
+        "references_matched": counts["references_matched"],
+        "lines_this_run": lines,
+        "lines_per_second": round(lines / elapsed, 1),
+        "failure_samples": MetadataValue.md(
+            "\n".join(f"- {sample}" for sample in summary.failure_samples) or "none"
+        ),
+    }
+    if summary.record.status == ImportRecordStatus.FAILED:  # failed means red
+        raise Failure(
+            description=f"import record {record_id} failed: {summary.record.failure_details}",
+            metadata=metadata,
+            allow_retries=False,
+        )
     return Output(
         {"record_id": str(record_id), "status": str(summary.record.status), **counts},
-        metadata={
-            "record_id": str(record_id),
-            "status": str(summary.record.status),
-            "batches": len(summary.batches),
-            "counts_by_status": MetadataValue.json(
-                {key: value for key, value in counts.items() if not key.startswith("references_")}
-            ),
-            "references_created": counts["references_created"],
-            "references_matched": counts["references_matched"],
-            "lines_this_run": lines,
-            "lines_per_second": round(lines / elapsed, 1),
-            "failure_samples": MetadataValue.md(
-                "\n".join(f"- {sample}" for sample in summary.failure_samples) or "none"
-            ),
-        },
+        metadata=metadata,
     )

@@ -136,6 +136,7 @@ def test_a_corrupt_gzip_source_exits_1_with_the_reason(env, tmp_path):
     assert "(x): failed" in completed.stdout
     assert "failure: every source was unreadable" in completed.stdout
     assert str(source) in completed.stdout
+    assert "failed: import record" in completed.stderr  # the run failed too (red in the UI)
 
     as_json = run("import", str(source), "--source-name", "x", "--json", env=env)
     assert as_json.returncode == 1

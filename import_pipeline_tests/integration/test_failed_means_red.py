@@ -1,0 +1,48 @@
+"""A record that ends `failed` fails its run, with the record's reason; failed lines do not.
+
+So in the UI a failed import is red (its run and step), and green only when its record
+completed, whatever some of its lines did.
+"""
+
+import gzip
+
+from dagster import DagsterEventType, instance_for_test
+
+from import_pipeline.domain.statuses import ImportRecordStatus
+from import_pipeline.services.finalise import summarise
+from import_pipeline.store.imports import unit_of_work
+from import_pipeline_tests.data_files import sdk_sample
+from import_pipeline_tests.integration.test_import_job import register, run_job
+
+
+def test_an_unreadable_source_fails_the_run_with_the_record_s_reason(
+    engine, database_url, tmp_path
+):
+    source = tmp_path / "corrupt.jsonl.gz"
+    whole = gzip.compress(sdk_sample("eppi_import.jsonl").read_bytes())
+    source.write_bytes(whole[: len(whole) // 2])
+    record_id = register(engine, source)
+    with instance_for_test() as instance:
+        result = run_job(database_url, instance, record_id, raise_on_error=False)
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.event_type == DagsterEventType.STEP_FAILURE]
+    assert failure.step_key == "finalise_import_record"
+    data = failure.step_failure_data.user_failure_data
+    assert data.description.startswith(f"import record {record_id} failed: every source was")
+    assert {"status", "counts_by_status", "failure_samples"} <= set(data.metadata)
+    with unit_of_work(engine) as imports:
+        assert summarise(imports, record_id).record.status == ImportRecordStatus.FAILED
+
+
+def test_failed_lines_in_a_completed_record_leave_the_run_green(engine, database_url, tmp_path):
+    source = tmp_path / "mixed.jsonl"
+    good = sdk_sample("eppi_import.jsonl").read_text().splitlines()[0]
+    source.write_text(f"{good}\nnot json\n")
+    record_id = register(engine, source)
+    with instance_for_test() as instance:
+        result = run_job(database_url, instance, record_id)
+    assert result.success
+    with unit_of_work(engine) as imports:
+        summary = summarise(imports, record_id)
+    assert summary.record.status == ImportRecordStatus.COMPLETED
+    assert summary.counts["failed"] == 1
