@@ -25,9 +25,10 @@ from pydantic import Field
 from import_pipeline.domain.errors import DomainError, InvalidPartitionKeyError
 from import_pipeline.domain.statuses import ImportRecordStatus
 from import_pipeline.orchestration.partitions import record_id_from_partition_key
+from import_pipeline.orchestration.record_metadata import FAILURE_TABLE_ROWS, record_metadata
 from import_pipeline.orchestration.resources import DatabaseResource, ReferenceResource
 from import_pipeline.services.batches import TransientBatchError, process_batch
-from import_pipeline.services.finalise import finalise_record
+from import_pipeline.services.finalise import failed_lines, finalise_record
 from import_pipeline.services.planning import start_and_plan
 from import_pipeline.services.progress import BatchProgress, BatchProgressLog
 from import_pipeline.services.retry_budget import RetryBudget
@@ -243,7 +244,12 @@ def process_import_batch(
         raise RetryRequested(max_retries=budget.retries, seconds_to_wait=delay) from error
     rate = report.lines_processed / report.seconds if report.seconds else 0.0
     return Output(
-        {"batch_id": batch_id, "status": str(report.status), "lines": report.lines_processed},
+        {
+            "batch_id": batch_id,
+            "status": str(report.status),
+            "lines": report.lines_processed,
+            "seconds": report.seconds,
+        },
         metadata={
             "batch_id": batch_id,
             "status": str(report.status),
@@ -277,24 +283,14 @@ def finalise_import_record(
         release_record(database.engine, record_id, context.run_id)
     run = context.instance.get_run_record_by_id(context.run_id)
     started = run.start_time if run and run.start_time else time.time()
-    elapsed = max(time.time() - started, 1e-6)
-    lines = sum(report["lines"] for report in batch_reports)
+    metadata = record_metadata(
+        summary,
+        failed_lines(database.engine, record_id, FAILURE_TABLE_ROWS),
+        lines_this_run=sum(report["lines"] for report in batch_reports),
+        batch_seconds=sum(report["seconds"] for report in batch_reports),
+        run_seconds=time.time() - started,
+    )
     counts = summary.counts
-    metadata: dict[str, Any] = {
-        "record_id": str(record_id),
-        "status": str(summary.record.status),
-        "batches": len(summary.batches),
-        "counts_by_status": MetadataValue.json(
-            {key: value for key, value in counts.items() if not key.startswith("references_")}
-        ),
-        "references_created": counts["references_created"],
-        "references_matched": counts["references_matched"],
-        "lines_this_run": lines,
-        "lines_per_second": round(lines / elapsed, 1),
-        "failure_samples": MetadataValue.md(
-            "\n".join(f"- {sample}" for sample in summary.failure_samples) or "none"
-        ),
-    }
     if summary.record.status == ImportRecordStatus.FAILED:  # failed means red
         raise Failure(
             description=f"import record {record_id} failed: {summary.record.failure_details}",

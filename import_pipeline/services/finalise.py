@@ -12,7 +12,7 @@ from import_pipeline.domain.errors import (
     UnknownBatchError,
     UnknownRecordError,
 )
-from import_pipeline.domain.models import ImportBatch, ImportRecord
+from import_pipeline.domain.models import ImportBatch, ImportRecord, ImportResult
 from import_pipeline.domain.statuses import (
     RESULT_TERMINAL_STATUSES,
     FinalisedBy,
@@ -200,6 +200,12 @@ def _finished(
             + "; ".join(failure.details for failure in group[:3])
         )
     return record.moved_to(ImportRecordStatus.FAILED, "; ".join(parts))
+
+
+def failed_lines(engine: sa.Engine, record_id: uuid.UUID, limit: int) -> list[ImportResult]:
+    """Up to `limit` of the record's failed and partially failed lines, in line order."""
+    with unit_of_work(engine) as imports:
+        return imports.failed_results(record_id, limit)
 
 
 def fail_record(engine: sa.Engine, record_id: uuid.UUID, reason: str) -> None:

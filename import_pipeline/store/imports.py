@@ -405,6 +405,22 @@ class ImportRepository:
         )
         return [str(details) for details in self.connection.execute(query).scalars()]
 
+    def failed_results(self, record_id: uuid.UUID, limit: int) -> list[ImportResult]:
+        """Up to `limit` failed and partially failed results of the record, in line order."""
+        query = self._scoped(
+            sa.select(import_result)
+            .where(
+                import_result.c.status.in_(
+                    [ImportResultStatus.FAILED, ImportResultStatus.PARTIALLY_FAILED]
+                )
+            )
+            .order_by(import_result.c.line_number, import_result.c.import_batch_id)
+            .limit(limit),
+            record_id=record_id,
+        )
+        rows = self.connection.execute(query).mappings()
+        return [ImportResult.model_validate(dict(row)) for row in rows]
+
     def line_failures(self, batch_id: uuid.UUID, limit: int) -> list[str]:
         """Failure details of the batch's failed and partially failed lines, in line order."""
         query = (

@@ -5,13 +5,14 @@ completed, whatever some of its lines did.
 """
 
 import gzip
+from pathlib import Path
 
 from dagster import DagsterEventType, instance_for_test
 
 from import_pipeline.domain.statuses import ImportRecordStatus
 from import_pipeline.services.finalise import summarise
 from import_pipeline.store.imports import unit_of_work
-from import_pipeline_tests.data_files import sdk_sample
+from import_pipeline_tests.data_files import non_blank_lines, sdk_sample
 from import_pipeline_tests.integration.test_import_job import register, run_job
 
 
@@ -46,3 +47,29 @@ def test_failed_lines_in_a_completed_record_leave_the_run_green(engine, database
         summary = summarise(imports, record_id)
     assert summary.record.status == ImportRecordStatus.COMPLETED
     assert summary.counts["failed"] == 1
+
+
+def test_a_finalised_record_publishes_numbers_and_its_failed_lines_as_a_table(engine, database_url):
+    demo = Path(__file__).resolve().parents[2] / "import_pipeline" / "samples" / "demo.jsonl"
+    record_id = register(engine, demo)
+    with instance_for_test() as instance:
+        result = run_job(database_url, instance, record_id)
+    [output] = [
+        e
+        for e in result.all_events
+        if e.event_type == DagsterEventType.STEP_OUTPUT and e.step_key == "finalise_import_record"
+    ]
+    metadata = {key: value.value for key, value in output.step_output_data.metadata.items()}
+    assert metadata["source_name"] == "tests" and metadata["record_id"] == str(record_id)
+    assert metadata["lines"] == 49 == non_blank_lines(demo)
+    assert (metadata["lines_completed"], metadata["lines_failed"]) == (45, 3)
+    assert metadata["lines_partially_failed"] == 1
+    assert metadata["failed_share"] == round(4 / 49, 6)
+    assert metadata["references_created"] == 45 and metadata["references_matched"] == 1
+    for key in ("lines_per_second", "batch_lines_per_second", "seconds", "batches"):
+        assert isinstance(metadata[key], int | float)
+    rows = [record.data for record in metadata["failure_samples"].records]
+    assert [row["line"] for row in rows] == sorted(row["line"] for row in rows)
+    assert len(rows) == 4
+    # Angle brackets survive (Markdown used to swallow "<suffix>").
+    assert any("10.<4-9 digits>/<suffix>" in row["details"] for row in rows)
