@@ -13,7 +13,7 @@ import sys
 import textwrap
 import uuid
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -208,7 +208,7 @@ def _launch_and_report(
     with _kept_for_rerun(record):
         batches = estimate_batch_count(engine, record.id, size)
         url = settings.resolved_database_url
-        with record_progress_bar(url, record.id, sys.stdout) if not as_json else _nothing():
+        with record_progress_bar(url, record.id, sys.stdout) if not as_json else nullcontext():
             outcome = run_import_job(
                 record.id,
                 instance,
@@ -233,11 +233,6 @@ def _launch_and_report(
         if status in {ImportRecordStatus.CREATED, ImportRecordStatus.STARTED}:
             click.echo(_left_open(record.id, status), err=True)
     return EXIT_RUN_FAILED
-
-
-@contextmanager
-def _nothing() -> Iterator[None]:
-    yield
 
 
 def _left_open(record_id: uuid.UUID, status: str) -> str:

@@ -43,6 +43,14 @@ def results_written(engine):
         return connection.execute(sa.select(sa.func.count()).select_from(import_result)).scalar()
 
 
+def results_once_quiet(engine, seconds=1.5):
+    """The results written so far, after checking that nothing writes any more."""
+    left = results_written(engine)
+    time.sleep(seconds)
+    assert results_written(engine) == left, "something still writes"
+    return left
+
+
 def wait_for_results(engine, at_least, timeout=120):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -177,10 +185,7 @@ def test_a_killed_import_takes_its_workers_with_it_and_rerun_finishes(
     os.kill(process.pid, signal.SIGKILL)  # the import only: its workers must follow
     process.wait(30)
     assert wait_until_gone(process.pid) == [], "worker processes outlived the import"
-    left = results_written(pg_engine)
-    time.sleep(1.5)
-    assert results_written(pg_engine) == left, "something still writes"
-    assert left < non_blank_lines(source), "the kill must land mid-batch"
+    assert results_once_quiet(pg_engine) < non_blank_lines(source), "the kill must land mid-batch"
 
     rerun_finishes_the_record(pg_engine, env, source)
 
@@ -302,8 +307,6 @@ def test_terminate_stops_the_run_within_seconds_and_a_rerun_finishes(
     assert process.returncode == 1, stderr
     assert "is left started" in stderr and "rerun" in stderr
     assert wait_until_gone(process.pid) == []
-    left = results_written(pg_engine)
-    time.sleep(1.5)
-    assert results_written(pg_engine) == left < total
+    assert results_once_quiet(pg_engine) < total
 
     rerun_finishes_the_record(pg_engine, env, source)
