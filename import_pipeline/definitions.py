@@ -4,6 +4,7 @@ import warnings
 
 from dagster import BetaWarning, Definitions
 
+from import_pipeline.orchestration.assets import imported_references
 from import_pipeline.orchestration.jobs import import_references
 from import_pipeline.orchestration.registration_job import register_import_source
 from import_pipeline.orchestration.resources import DatabaseResource, ReferenceResource
@@ -19,6 +20,7 @@ def build_definitions(database_url: str | None = None) -> Definitions:
     """The project's definitions, on `database_url` (None: from the environment at run time)."""
     database = DatabaseResource(database_url=database_url)
     return Definitions(
+        assets=[imported_references],
         jobs=[import_references, register_import_source],
         sensors=[new_source_sensor, registered_batches_sensor],
         schedules=[scheduled_import],

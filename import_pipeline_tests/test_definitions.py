@@ -1,6 +1,6 @@
 """The code location loads without I/O, and every name the docs mention resolves."""
 
-from dagster import DynamicPartitionsDefinition
+from dagster import AssetKey, DynamicPartitionsDefinition
 
 from import_pipeline.definitions import defs
 from import_pipeline.orchestration.partitions import IMPORT_RECORDS_PARTITION
@@ -11,7 +11,18 @@ def test_definitions_load_and_names_resolve():
     assert isinstance(job.partitions_def, DynamicPartitionsDefinition)
     assert job.partitions_def.name == IMPORT_RECORDS_PARTITION == "import_records"
     assert {"database", "references"} <= set(defs.resources or {})
-    batch_node = job.graph.node_named("process_import_batch")
+    # The job materializes the partitioned asset `imported_references`, whose graph is
+    # the import: plan -> batches (mapped) -> finalise.
+    assert job.asset_layer.executable_asset_keys == {AssetKey("imported_references")}
+    graph = job.graph.node_named("imported_references").definition
+    assert {node.name for node in graph.nodes} == {
+        "plan_import_batches",
+        "process_import_batch",
+        "finalise_import_record",
+    }
+    asset = defs.resolve_assets_def("imported_references")
+    assert asset.partitions_def == job.partitions_def
+    batch_node = graph.node_named("process_import_batch")
     # Retries are requested by the op itself (RetryRequested), within a budget that the
     # deployment sets (settings) or a run overrides (op config): no static RetryPolicy.
     assert batch_node.definition.retry_policy is None

@@ -195,6 +195,14 @@ class ImportBatch(BaseModel):
             return None
         return self.line_end - self.line_start + 1
 
+    @property
+    def label(self) -> str:
+        """The batch for people: its source's file name and line range, e.g. `a.jsonl 1-500`."""
+        name = self.storage_url.rstrip("/").rsplit("/", 1)[-1] or self.storage_url
+        if self.line_start is None and self.line_end is None:
+            return f"{name} (whole source)"
+        return f"{name} {self.line_start or 1}-{self.line_end if self.line_end else 'end'}"
+
     def moved_to(
         self, status: ImportBatchStatus, failure_details: str | None = None
     ) -> "ImportBatch":

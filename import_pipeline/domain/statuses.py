@@ -74,6 +74,10 @@ class RunBy(StrEnum):
     COMMAND = "command"
     """The `import-pipeline import` command that registered it runs it in its own process;
     no sensor ever starts it, even when that command died (`import-pipeline rerun` does)."""
+    PARTITION = "partition"
+    """Registered by the first run of a partition named by its source (the UI's "Add
+    partition", a backfill over source keys): that partition's runs import it, so no
+    sensor starts it under its id; materializing the partition again finishes it."""
 
 
 _RECORD_TRANSITIONS: Mapping[ImportRecordStatus, frozenset[ImportRecordStatus]] = {

@@ -1,25 +1,19 @@
-"""The partitioned `import_references` job: plan -> fan out batches -> finalise."""
+"""The partitioned `import_references` job: the asset job materializing `imported_references`.
 
-from dagster import job
+Its partitions are the asset's (`import_records`); its ops are the asset's graph (plan -> fan out batches -> finalise); running the job
+for a partition imports that record and runs the asset's checks after it.
+"""
 
-from import_pipeline.orchestration.ops import (
-    finalise_import_record,
-    plan_import_batches,
-    process_import_batch,
-)
-from import_pipeline.orchestration.partitions import import_records_partitions
+from dagster import AssetSelection, define_asset_job
+
+from import_pipeline.orchestration.assets import IMPORTED_REFERENCES_KEY
 from import_pipeline.orchestration.run_config import import_job_config
 
 IMPORT_JOB_NAME = "import_references"
 
-
-@job(
+import_references = define_asset_job(
     name=IMPORT_JOB_NAME,
-    partitions_def=import_records_partitions,
+    selection=AssetSelection.assets(IMPORTED_REFERENCES_KEY),
     config=import_job_config,
     description="Import one ImportRecord (the partition) into the reference repository.",
 )
-def import_references() -> None:
-    """Plan the record's batches, process each through the reference resource, finalise."""
-    reports = plan_import_batches().map(process_import_batch)
-    finalise_import_record(reports.collect())

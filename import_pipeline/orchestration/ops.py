@@ -15,22 +15,26 @@ from dagster import (
     DynamicOutput,
     Failure,
     MetadataValue,
+    Nothing,
     OpExecutionContext,
+    Out,
     Output,
     RetryRequested,
     op,
 )
 from pydantic import Field
 
-from import_pipeline.domain.errors import DomainError, InvalidPartitionKeyError
+from import_pipeline.domain.errors import DomainError, InvalidPartitionKeyError, UnknownBatchError
 from import_pipeline.domain.statuses import ImportRecordStatus
-from import_pipeline.orchestration.partitions import record_id_from_partition_key
+from import_pipeline.orchestration.batch_keys import batch_mapping_keys
+from import_pipeline.orchestration.partitions import is_source_key, record_id_from_partition_key
 from import_pipeline.orchestration.record_metadata import FAILURE_TABLE_ROWS, record_metadata
 from import_pipeline.orchestration.resources import DatabaseResource, ReferenceResource
 from import_pipeline.services.batches import TransientBatchError, process_batch
 from import_pipeline.services.finalise import failed_lines, finalise_record
-from import_pipeline.services.planning import start_and_plan
+from import_pipeline.services.planning import planned_batch, start_and_plan_batches
 from import_pipeline.services.progress import BatchProgress, BatchProgressLog
+from import_pipeline.services.registration import register_partition_source
 from import_pipeline.services.retry_budget import RetryBudget
 from import_pipeline.services.storage_policy import StoragePolicy
 from import_pipeline.services.writer_lease import (
@@ -117,11 +121,17 @@ def plan_import_batches(
 ) -> Iterator[DynamicOutput[str]]:
     """Claim the partition's record, start it and fan out its unfinished batches.
 
-    Only one run writes a record at a time: while another run holds the record's lease,
-    this one waits (at most one lease period) and then fails without writing anything.
+    A partition named by a source path or URL (the UI's "Add partition") registers its
+    record on its first run. Only one run writes a record at a time: while another run
+    holds the record's lease, this one waits (at most one lease period) and then fails
+    without writing anything. Each batch step is named after its source and line range.
     """
     record_id = _record_id(context)
     try:
+        if is_source_key(context.partition_key):
+            register_partition_source(
+                database.engine, record_id, context.partition_key, processor_name="dagster-ui"
+            )
         wait_and_claim(
             database.engine,
             record_id,
@@ -130,12 +140,13 @@ def plan_import_batches(
             holder_finished=_run_finished(context),
             on_wait=context.log.info,
         )
-        batch_ids = start_and_plan(database.engine, record_id, config.batch_size)
+        batches = start_and_plan_batches(database.engine, record_id, config.batch_size)
     except DomainError as error:
         raise Failure(description=str(error), allow_retries=False) from None
-    context.log.info(f"import record {record_id}: {len(batch_ids)} batch(es) to process")
-    for batch_id in batch_ids:
-        yield DynamicOutput(str(batch_id), mapping_key=batch_id.hex)
+    context.log.info(f"import record {record_id}: {len(batches)} batch(es) to process")
+    for batch, key in zip(batches, batch_mapping_keys(batches), strict=True):
+        context.log.info(f"batch {batch.id}: {batch.label} (step process_import_batch[{key}])")
+        yield DynamicOutput(str(batch.id), mapping_key=key)
 
 
 class RunTerminatedError(BaseException):
@@ -200,6 +211,8 @@ def process_import_batch(
 
     try:
         stop_when_terminated()
+        batch = planned_batch(database.engine, uuid.UUID(batch_id))
+        context.log.info(f"batch {batch_id}: {batch.label} from {batch.storage_url}")
         claim_record(
             database.engine,
             record_id,
@@ -224,8 +237,8 @@ def process_import_batch(
             description=f"batch {batch_id} stopped: {stop}; the record stays started",
             allow_retries=False,
         ) from None
-    except RecordBusyError as busy:
-        raise Failure(description=str(busy), allow_retries=False) from None
+    except (RecordBusyError, UnknownBatchError) as error:
+        raise Failure(description=str(error), allow_retries=False) from None
     except Exception as error:
         if not isinstance(error, TransientBatchError) and not is_transient_db_error(error):
             raise Failure(
@@ -252,6 +265,10 @@ def process_import_batch(
         },
         metadata={
             "batch_id": batch_id,
+            "batch": batch.label,
+            "source": batch.storage_url,
+            "line_start": batch.line_start or 1,
+            **({"line_end": batch.line_end} if batch.line_end else {}),
             "status": str(report.status),
             "lines_processed": report.lines_processed,
             "lines_skipped_already_settled": report.lines_skipped,
@@ -264,15 +281,17 @@ def process_import_batch(
     )
 
 
-@op(tags={"kind": "finalise"})
+@op(out=Out(Nothing), tags={"kind": "finalise"})
 def finalise_import_record(
     context: OpExecutionContext, database: DatabaseResource, batch_reports: list[dict[str, Any]]
-) -> Output[dict[str, Any]]:
+) -> Output[None]:
     """Complete the record, give up its writer lease, and publish its counts as metadata.
 
+    Its output is the `imported_references` asset's partition: the references are in the
+    database, so nothing is stored by an IO manager; the metadata is the materialization's.
     A record that ends `failed` (no source could be imported whole) fails the step and
     so the run, with the record's reason: in the UI a failed import is red. Lines that
-    failed one by one never do.
+    failed one by one never do (they show in the metadata and the asset checks).
     """
     record_id = _record_id(context)
     try:
@@ -290,14 +309,10 @@ def finalise_import_record(
         batch_seconds=sum(report["seconds"] for report in batch_reports),
         run_seconds=time.time() - started,
     )
-    counts = summary.counts
     if summary.record.status == ImportRecordStatus.FAILED:  # failed means red
         raise Failure(
             description=f"import record {record_id} failed: {summary.record.failure_details}",
             metadata=metadata,
             allow_retries=False,
         )
-    return Output(
-        {"record_id": str(record_id), "status": str(summary.record.status), **counts},
-        metadata=metadata,
-    )
+    return Output(None, metadata=metadata)

@@ -1,13 +1,25 @@
 """Run configuration of the import job, in one place: sizes, executor, logging, tags."""
 
+import functools
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
+import sqlalchemy as sa
 from dagster import PartitionedConfig, RunRequest
 
+from import_pipeline.domain.errors import ImportPipelineError, InvalidPartitionKeyError
 from import_pipeline.domain.models import ImportRecord
-from import_pipeline.orchestration.partitions import import_records_partitions
-from import_pipeline.settings import get_settings
+from import_pipeline.orchestration.partitions import (
+    import_records_partitions,
+    is_source_key,
+    record_id_from_partition_key,
+)
+from import_pipeline.services.registration import record_source_name
+from import_pipeline.settings import SettingsError, get_settings
+from import_pipeline.store.engine import create_db_engine
+
+# The import graph's node in the asset job (the asset's name; see `orchestration.assets`).
+IMPORTED_REFERENCES = "imported_references"
 
 RECORD_ID_TAG = "import_pipeline/record_id"
 SOURCE_TAG = "import_pipeline/source"
@@ -46,10 +58,20 @@ def run_config(
         **execution,
         "loggers": {"console": {"config": {"log_level": log_level}}},
         "ops": {
-            "plan_import_batches": {"config": {"batch_size": batch_size}},
-            "process_import_batch": {"config": {"chunk_size": chunk_size}},
+            IMPORTED_REFERENCES: {
+                "ops": {
+                    "plan_import_batches": {"config": {"batch_size": batch_size}},
+                    "process_import_batch": {"config": {"chunk_size": chunk_size}},
+                }
+            }
         },
     }
+
+
+def op_config(config: dict[str, Any], op_name: str) -> dict[str, Any]:
+    """The config of one of the import graph's ops inside a run config made by `run_config`."""
+    ops: dict[str, Any] = config["ops"][IMPORTED_REFERENCES]["ops"]
+    return cast(dict[str, Any], ops[op_name]["config"])
 
 
 def config_for_partition(partition_key: str) -> Mapping[str, Any]:
@@ -61,9 +83,39 @@ def config_for_partition(partition_key: str) -> Mapping[str, Any]:
     return run_config(settings.batch_size, settings.chunk_size, "INFO", settings.concurrency)
 
 
+@functools.cache
+def _engine(url: str) -> sa.Engine:
+    return create_db_engine(url)
+
+
+def partition_source_name(partition_key: str) -> str | None:
+    """The source name of a partition's record, for run tags; None if it cannot be told.
+
+    A partition named by its source is named after the source's file; for a record id
+    the record is looked up (when the run is created: in the code location for the UI
+    and backfills). A bad key, setting or database leaves the tag out: the run itself
+    then says what is wrong.
+    """
+    try:
+        record_id = record_id_from_partition_key(partition_key)
+        if is_source_key(partition_key):
+            return partition_key.rstrip("/").rsplit("/", 1)[-1] or partition_key
+        return record_source_name(_engine(get_settings().resolved_database_url), record_id)
+    except (ImportPipelineError, SettingsError, sa.exc.SQLAlchemyError):
+        return None
+
+
 def tags_for_partition(partition_key: str) -> Mapping[str, str]:
-    """Every partition run carries its import record id as a tag."""
-    return {RECORD_ID_TAG: partition_key}
+    """Every partition run carries its record id and, where it can be told, its source name.
+
+    These are the tags of runs that the UI's launchpad and backfills create.
+    """
+    try:
+        record_id = str(record_id_from_partition_key(partition_key))
+    except InvalidPartitionKeyError:
+        return {}
+    source = partition_source_name(partition_key)
+    return {RECORD_ID_TAG: record_id, **({SOURCE_TAG: source} if source else {})}
 
 
 import_job_config = PartitionedConfig(

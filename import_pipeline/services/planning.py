@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from import_pipeline.domain.errors import (
     RecordClosedError,
     SourceUnreadableError,
+    UnknownBatchError,
     UnknownRecordError,
 )
 from import_pipeline.domain.models import ImportBatch
@@ -70,7 +71,14 @@ def _split(imports: ImportRepository, batch: ImportBatch, batch_size: int) -> li
 
 
 def start_and_plan(engine: sa.Engine, record_id: uuid.UUID, batch_size: int) -> list[uuid.UUID]:
-    """Start the record and return the ids of its unfinished batches, chunked by line range.
+    """The ids of the batches `start_and_plan_batches` gives the record."""
+    return [batch.id for batch in start_and_plan_batches(engine, record_id, batch_size)]
+
+
+def start_and_plan_batches(
+    engine: sa.Engine, record_id: uuid.UUID, batch_size: int
+) -> list[ImportBatch]:
+    """Start the record and return its unfinished batches, chunked by line range.
 
     Local files are split into batches of `batch_size` lines; an http(s) source stays one
     batch, so that it is downloaded once. Idempotent: a re-run finds the ranges made
@@ -96,7 +104,7 @@ def start_and_plan(engine: sa.Engine, record_id: uuid.UUID, batch_size: int) -> 
                 planned.extend(_split(imports, batch, batch_size))
             elif unfinished(batch):
                 planned.append(batch)
-    return [batch.id for batch in planned]
+    return planned
 
 
 def estimate_batch_count(engine: sa.Engine, record_id: uuid.UUID, batch_size: int) -> int:
@@ -117,3 +125,12 @@ def estimate_batch_count(engine: sa.Engine, record_id: uuid.UUID, batch_size: in
         else:
             total += 1
     return total
+
+
+def planned_batch(engine: sa.Engine, batch_id: uuid.UUID) -> ImportBatch:
+    """The batch with this id; raise `UnknownBatchError` if there is none."""
+    with unit_of_work(engine) as imports:
+        batch = imports.get_batch(batch_id)
+    if batch is None:
+        raise UnknownBatchError(f"no import batch with id {batch_id}")
+    return batch

@@ -17,7 +17,7 @@ from import_pipeline.domain.errors import (
     UnknownRecordError,
 )
 from import_pipeline.domain.models import ImportBatch, ImportRecord
-from import_pipeline.domain.statuses import FinalisedBy, ImportRecordStatus
+from import_pipeline.domain.statuses import FinalisedBy, ImportRecordStatus, RunBy
 from import_pipeline.services.storage_policy import (
     USER_INFO_REFUSED,
     StorageUrlRefusedError,
@@ -107,3 +107,31 @@ def add_batch(engine: sa.Engine, record_id: uuid.UUID, storage_url: str) -> Impo
         batch = ImportBatch(import_record_id=record_id, storage_url=normalise_source(storage_url))
         imports.add_batches([batch])
     return batch
+
+
+def register_partition_source(
+    engine: sa.Engine, record_id: uuid.UUID, source: str, *, processor_name: str
+) -> ImportRecord:
+    """The record of a partition named by its source, registered under `record_id` if new.
+
+    Its source name is the file's name (the last path segment of a URL); it is run by
+    its partition (`RunBy.PARTITION`), never by a sensor under its id.
+    """
+    name = Path(source.rstrip("/")).name or source
+    record = ImportRecord(
+        id=record_id,
+        source_name=name,
+        processor_name=processor_name,
+        processor_version="1",
+        notes=f"imported as the partition {source}",
+        run_by=RunBy.PARTITION,
+    )
+    registered, _batches = register_import(engine, record, [source], once=True)
+    return registered
+
+
+def record_source_name(engine: sa.Engine, record_id: uuid.UUID) -> str | None:
+    """The source name of the record, or None if there is no such record."""
+    with unit_of_work(engine) as imports:
+        record = imports.get_record(record_id)
+    return record.source_name if record is not None else None

@@ -27,7 +27,7 @@ def test_an_unreadable_source_fails_the_run_with_the_record_s_reason(
         result = run_job(database_url, instance, record_id, raise_on_error=False)
     assert not result.success
     [failure] = [e for e in result.all_events if e.event_type == DagsterEventType.STEP_FAILURE]
-    assert failure.step_key == "finalise_import_record"
+    assert failure.step_key == "imported_references.finalise_import_record"
     data = failure.step_failure_data.user_failure_data
     assert data.description.startswith(f"import record {record_id} failed: every source was")
     assert {"status", "counts_by_status", "failure_samples"} <= set(data.metadata)
@@ -54,12 +54,9 @@ def test_a_finalised_record_publishes_numbers_and_its_failed_lines_as_a_table(en
     record_id = register(engine, demo)
     with instance_for_test() as instance:
         result = run_job(database_url, instance, record_id)
-    [output] = [
-        e
-        for e in result.all_events
-        if e.event_type == DagsterEventType.STEP_OUTPUT and e.step_key == "finalise_import_record"
-    ]
-    metadata = {key: value.value for key, value in output.step_output_data.metadata.items()}
+    [materialization] = result.asset_materializations_for_node("imported_references")
+    assert materialization.partition == str(record_id)
+    metadata = {key: value.value for key, value in materialization.metadata.items()}
     assert metadata["source_name"] == "tests" and metadata["record_id"] == str(record_id)
     assert metadata["lines"] == 49 == non_blank_lines(demo)
     assert (metadata["lines_completed"], metadata["lines_failed"]) == (45, 3)

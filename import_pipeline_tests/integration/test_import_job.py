@@ -62,8 +62,9 @@ def test_job_imports_sdk_samples_one_result_per_line(pg_engine, postgres_url):
     assert summary.counts["references_matched"] == 8
     with pg_engine.connect() as connection:
         assert count_references(connection) == 4
-    finalise = result.output_for_node("finalise_import_record")
-    assert finalise["completed"] == 12
+    [materialization] = result.asset_materializations_for_node("imported_references")
+    assert materialization.partition == str(record_id)
+    assert materialization.metadata["lines_completed"].value == 12
 
 
 def test_job_on_real_data_in_several_batches_then_reimport(pg_engine, postgres_url):
@@ -79,7 +80,7 @@ def test_job_on_real_data_in_several_batches_then_reimport(pg_engine, postgres_u
             e.step_key
             for e in result.all_events
             if e.event_type == DagsterEventType.STEP_SUCCESS
-            and e.step_key.startswith("process_import_batch")
+            and e.step_key.startswith("imported_references.process_import_batch")
         }
         assert len(batch_steps) == 3  # 882 lines in batches of 300
     with unit_of_work(pg_engine) as imports:

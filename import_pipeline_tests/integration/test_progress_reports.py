@@ -8,7 +8,7 @@ from dagster import instance_for_test
 
 from import_pipeline.definitions import build_definitions
 from import_pipeline.orchestration.partitions import IMPORT_RECORDS_PARTITION
-from import_pipeline.orchestration.run_config import run_config
+from import_pipeline.orchestration.run_config import op_config, run_config
 from import_pipeline.references.ingest import ingest_chunk
 from import_pipeline.services import batch_workers, batches
 from import_pipeline.services.batches import process_batch
@@ -34,7 +34,7 @@ def test_batch_steps_log_their_progress_to_the_event_log(engine, database_url):
     record_id = register(engine, source)
     key = str(record_id)
     config = run_config(50_000, 500)
-    config["ops"]["process_import_batch"]["config"]["progress_log_seconds"] = 0.001
+    op_config(config, "process_import_batch")["progress_log_seconds"] = 0.001
     with instance_for_test() as instance:
         instance.add_dynamic_partitions(IMPORT_RECORDS_PARTITION, [key])
         job = build_definitions(database_url).resolve_job_def("import_references")

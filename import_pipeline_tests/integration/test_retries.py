@@ -25,7 +25,7 @@ from import_pipeline_tests.integration.test_import_job import register, run_job
 pytestmark = pytest.mark.postgres
 
 
-def step_events(result, prefix="process_import_batch"):
+def step_events(result, prefix="imported_references.process_import_batch"):
     return [e.event_type for e in result.all_events if e.step_key and e.step_key.startswith(prefix)]
 
 

@@ -146,7 +146,7 @@ def test_a_second_run_while_the_first_writes_fails_without_writing(
             batch_steps = [
                 e
                 for e in second.all_events
-                if e.step_key and e.step_key.startswith("process_import_batch")
+                if e.step_key and e.step_key.startswith("imported_references.process_import_batch")
             ]
             failure = next(
                 e for e in second.all_events if e.event_type == DagsterEventType.STEP_FAILURE
@@ -156,7 +156,7 @@ def test_a_second_run_while_the_first_writes_fails_without_writing(
     assert first_was_writing, "the first run ended too soon for this test"
     assert outcome["first"].success
     assert not second.success
-    assert failure.step_key == "plan_import_batches"
+    assert failure.step_key == "imported_references.plan_import_batches"
     assert "is being written by run" in failure.step_failure_data.user_failure_data.description
     assert batch_steps == []  # the second run never reached a batch: it wrote nothing
     with unit_of_work(pg_engine) as imports:
