@@ -1,7 +1,8 @@
 """The partitioned `import_references` job: the asset job materializing `imported_references`.
 
-Its partitions are the asset's (`import_records`); its ops are the asset's graph (plan -> fan out batches -> finalise); running the job
-for a partition imports that record and runs the asset's checks after it.
+Its partitions are the asset's (`import_records`) and its ops the asset's graph (plan ->
+fan out batches -> finalise); running it for a partition imports that record and runs
+the asset's checks after it.
 """
 
 from dagster import AssetSelection, define_asset_job

@@ -1,20 +1,43 @@
-"""Launching the import job for one record from Python (the CLI), on a given instance."""
+"""Launching the import job for one record from Python (the CLI), on a given instance.
+
+A run started here belongs to the code location that the UI loads: the UI lists a job's
+runs (Runs tab, timeline, run-based partition status) by the `.dagster/repository` tag
+that Dagster derives from a run's code-location origin, which `dagster.execute_job`
+never sets. So the run is created with the origin of the location that
+`dagster dev -m import_pipeline.definitions`, `dagster-webserver -w workspace.yaml` and
+`dagster-daemon` load (named after the module), then executed here as `execute_job`
+would. Dagster exports no public API for this; the three names used come from its
+`_core` package (1.13, pinned), and a test over the webserver's GraphQL API would see
+them break.
+"""
 
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
 from dagster import (
     DagsterInstance,
     JobDefinition,
     JobExecutionResult,
-    execute_job,
     reconstructable,
 )
+from dagster._core.execution.api import execute_run
+from dagster._core.remote_origin import (
+    ManagedGrpcPythonEnvCodeLocationOrigin,
+    RemoteJobOrigin,
+    RemoteRepositoryOrigin,
+)
+from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 
 from import_pipeline.definitions import build_definitions
 from import_pipeline.orchestration.jobs import IMPORT_JOB_NAME
 from import_pipeline.orchestration.partitions import IMPORT_RECORDS_PARTITION
-from import_pipeline.orchestration.run_config import RECORD_ID_TAG, SOURCE_TAG, run_config
+from import_pipeline.orchestration.run_config import SOURCE_TAG, run_config
+
+# The code location's name wherever it is loaded from its module (`-m`, workspace.yaml
+# without a `location_name`), and its repository's name (a `Definitions` object's).
+CODE_LOCATION_NAME = "import_pipeline.definitions"
+REPOSITORY_NAME = "__repository__"
 
 
 def import_job_from_environment() -> JobDefinition:
@@ -24,6 +47,15 @@ def import_job_from_environment() -> JobDefinition:
     multiprocess executor.
     """
     return build_definitions().resolve_job_def(IMPORT_JOB_NAME)
+
+
+def code_location_origin(job_name: str) -> RemoteJobOrigin:
+    """The origin a job of this code location has when the webserver or daemon loads it."""
+    location = ManagedGrpcPythonEnvCodeLocationOrigin(
+        LoadableTargetOrigin(module_name=CODE_LOCATION_NAME, working_directory=str(Path.cwd())),
+        location_name=CODE_LOCATION_NAME,
+    )
+    return RemoteJobOrigin(RemoteRepositoryOrigin(location, REPOSITORY_NAME), job_name)
 
 
 def add_partition(record_id: uuid.UUID, instance: DagsterInstance) -> str:
@@ -76,12 +108,22 @@ def run_import_job(
     key = add_partition(record_id, instance)
     config = run_config(batch_size, chunk_size, log_level, concurrency)
     config["resources"] = {"database": {"config": {"database_url": database_url}}}
-    result = execute_job(
-        reconstructable(import_job_from_environment),
-        instance=instance,
+    job = reconstructable(import_job_from_environment)
+    load_data = job.repository.get_definition().repository_load_data
+    job = job.with_repository_load_data(load_data)
+    job_def = job.get_definition()
+    tags = {
+        **job_def.run_tags,
+        **job_def.get_tags_for_partition_key(key, selected_asset_keys=None),
+        SOURCE_TAG: source_name,
+    }
+    run = instance.create_run_for_job(
+        job_def=job_def,
         run_config=config,
-        tags={"dagster/partition": key, RECORD_ID_TAG: key, SOURCE_TAG: source_name},
-        raise_on_error=False,
+        tags=tags,
+        remote_job_origin=code_location_origin(job_def.name),
+        job_code_origin=job.get_python_origin(),
+        repository_load_data=load_data,
     )
-    with result:
+    with execute_run(job, run, instance, raise_on_error=False) as result:
         return RunOutcome(result.success, result.run_id, _first_failure(result))

@@ -121,7 +121,7 @@ def test_job_execute_with_a_wrong_record_is_a_clear_error(env, key):
     completed = run(args, env, check=False)
     assert completed.returncode != 0
     expected = {
-        "not-a-record": "partition key 'not-a-record' is not an import record id (a UUID)",
+        "not-a-record": "partition key 'not-a-record' is neither an import record id (a UUID) nor a source",
         "00000000-0000-4000-8000-000000000000": "no import record with id 00000000-0000-4000-8000-000000000000",
         None: "the run has no partition",
     }[key]
