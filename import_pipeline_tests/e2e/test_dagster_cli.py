@@ -13,6 +13,8 @@ import uuid
 from pathlib import Path
 
 import pytest
+from dagster import DagsterInstance
+from dagster._core.instance.ref import InstanceRef
 
 from import_pipeline.store.engine import create_db_engine
 from import_pipeline.store.imports import unit_of_work
@@ -165,6 +167,19 @@ def test_backfill_chosen_and_all_records(env):
     wait_completed(env, [first, second])
     # Re-processing the completed record wrote no second result for any line.
     assert status(env, first)["results"]["completed"] == 4
+    # Every backfill run carries its record's id and source name as tags.
+    with DagsterInstance.from_ref(InstanceRef.from_dir(env["DAGSTER_HOME"])) as instance:
+        tags = [run.tags for run in instance.get_runs()]
+    assert len(tags) == 3
+    assert sorted(
+        (t["import_pipeline/record_id"], t["import_pipeline/source"]) for t in tags
+    ) == sorted(
+        [
+            (first, "eppi_import.jsonl"),
+            (first, "eppi_import.jsonl"),
+            (second, "eppi_import_with_raw.jsonl"),
+        ]
+    )
 
 
 def test_list_commands_show_the_job_sensors_and_schedule(env):
