@@ -174,11 +174,11 @@ def results_complete(engine: sa.Engine, record_id: uuid.UUID) -> CheckOutcome:
     """Every non-blank source line of the record has exactly one result.
 
     Four findings fail it: a line with results in two batches (overlapping ranges of
-    one source), a result outside its batch's line range, and a settled batch whose
-    results do not number its range's non-blank lines (`ImportBatch.source_lines`; for a
-    batch settled before that count was kept, a local source's range is counted now
-    and a remote one is reported as not verifiable), and an unfinished batch. A
-    batch whose source failed is not counted: it has results only for the lines read.
+    one source); a result outside its batch's line range; a settled batch whose results
+    do not number its range's non-blank lines (`ImportBatch.source_lines`; for a batch
+    settled before that count was kept, a local source's range is counted now, and a
+    remote one is reported as not verifiable); an unfinished batch. A batch whose source
+    failed is not counted: it has results only for the lines read before the failure.
     """
     with unit_of_work(engine) as imports:
         _require_record(imports, record_id)
