@@ -12,6 +12,8 @@
   a transient fault (8) and the first retry's delay, doubled each time up to 60 s (1 s);
 - `IMPORT_PIPELINE_WRITER_LEASE_SECONDS`: how long a record stays claimed by a run that
   stopped renewing its lease (killed outright) before another run may write it (30);
+- `IMPORT_PIPELINE_FAILED_SHARE_WARNING`: the share of a record's lines failed or partially
+  failed above which its `failed_share_below_threshold` asset check warns (0.05);
 - `IMPORT_PIPELINE_LANDING_DIR`, `IMPORT_PIPELINE_LANDING_SETTLE_SECONDS`: the new-source
   sensor's directory (`<data dir>/landing`) and how long a file must be unchanged (5 s);
 - `IMPORT_PIPELINE_SCHEDULED_SOURCE`, `IMPORT_PIPELINE_SCHEDULED_SOURCE_NAME`: the
@@ -39,7 +41,7 @@ import typing
 from functools import lru_cache
 from pathlib import Path
 
-from annotated_types import Ge, Gt
+from annotated_types import Ge, Gt, Le
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -78,6 +80,13 @@ class Settings(BaseSettings):
         default=30.0,
         gt=0,
         description="Seconds a record stays claimed by a run that stopped renewing its lease",
+    )
+    failed_share_warning: float = Field(
+        default=0.05,
+        ge=0,
+        le=1,
+        description="Share of a record's lines failed or partially failed above which its "
+        "asset check warns",
     )
     landing_dir: Path | None = Field(
         default=None, description="Directory the new-source sensor watches (default: data/landing)."
@@ -186,11 +195,16 @@ def _expected_form(field_name: str) -> str:
     field = Settings.model_fields[field_name]
     kinds = (field.annotation, *typing.get_args(field.annotation))  # `int | None` too
     form = next((_FORMS[kind] for kind in kinds if kind in _FORMS), "a value")
+    bounds = []
     for constraint in field.metadata:
         if isinstance(constraint, Ge):
-            form += f" >= {constraint.ge}"
+            bounds.append(f">= {constraint.ge}")
         if isinstance(constraint, Gt):
-            form += f" > {constraint.gt}"
+            bounds.append(f"> {constraint.gt}")
+        if isinstance(constraint, Le):
+            bounds.append(f"<= {constraint.le}")
+    if bounds:
+        form += " " + " and ".join(bounds)
     description = (field.description or "").rstrip(".")
     return f"{form}; {description[:1].lower()}{description[1:]}" if description else form
 

@@ -185,6 +185,14 @@ class ImportBatch(BaseModel):
         "local file) or first fetched (HTTP); None until then, and for batches planned "
         "before fingerprints existed.",
     )
+    source_lines: int | None = Field(
+        default=None,
+        ge=0,
+        exclude=True,  # internal, as the fingerprint: the JSON surfaces leave it out
+        description="Non-blank lines in the batch's range, counted when the batch settled "
+        "after its range was read through; None before, when its source failed, and for "
+        "batches settled before the count was kept.",
+    )
     created_at: datetime.datetime = Field(default_factory=utc_now, description="Registered at.")
     updated_at: datetime.datetime = Field(default_factory=utc_now, description="Last change at.")
 

@@ -23,14 +23,14 @@ import sys
 import threading
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import cast
 
 from import_pipeline.domain.errors import ImportPipelineError, SourceUnreadableError
 from import_pipeline.domain.models import ImportBatch
-from import_pipeline.domain.parsing import parse_line
+from import_pipeline.domain.parsing import ParsedLine, parse_line
 from import_pipeline.domain.statuses import ImportBatchStatus
 from import_pipeline.references.ingest import ingest_chunk
 from import_pipeline.services.chunk_pipeline import BatchReport, ChunkPipeline, TransientBatchError
@@ -69,6 +69,8 @@ class ShardOutcome:
     lines_processed: int
     race_retries: int
     failure_details: str | None
+    lines_read: int
+    """Non-blank lines of this worker's share read, settled ones included."""
 
 
 def run_shard(task: ShardTask) -> ShardOutcome:
@@ -82,12 +84,8 @@ def run_shard(task: ShardTask) -> ShardOutcome:
             task.batch.line_end,
             max_bytes=task.http_max_bytes,
         )
-        parsed = (
-            parse_line(number, text)
-            for number, text in lines
-            if number not in task.settled and zlib.crc32(text) % task.shards == task.shard
-        )
         pipeline = ChunkPipeline(engine, task.batch, ingest_chunk, report, writers=1)
+        parsed = _own_lines(lines, task, report)
         try:
             pipeline.run(parsed, task.chunk_size)
         except SourceUnreadableError as error:
@@ -101,7 +99,24 @@ def run_shard(task: ShardTask) -> ShardOutcome:
         ) from None
     finally:
         engine.dispose()
-    return ShardOutcome(report.lines_processed, report.race_retries, report.failure_details)
+    return ShardOutcome(
+        report.lines_processed, report.race_retries, report.failure_details, report.lines_read
+    )
+
+
+def _own_lines(
+    lines: Iterator[tuple[int, bytes]], task: ShardTask, report: BatchReport
+) -> Iterator[ParsedLine]:
+    """The worker's share of the lines, parsed; each line of it counted in `report.lines_read`.
+
+    Settled lines are counted too (they are in the range) but not parsed again; the
+    workers' counts add up to the range's non-blank lines.
+    """
+    for number, text in lines:
+        if zlib.crc32(text) % task.shards == task.shard:
+            report.lines_read += 1
+            if number not in task.settled:
+                yield parse_line(number, text)
 
 
 def _die_with_parent(parent_pid: int) -> None:

@@ -10,7 +10,7 @@ large local batch, in worker processes (`batch_workers`).
 import functools
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import ParamSpec
 
 import sqlalchemy as sa
@@ -138,7 +138,7 @@ def process_batch(
             on_progress=on_progress,
         )
         return _settle_batch(engine, batch, guard.finish(report), started_at)
-    source_lines = guard.lines(max_bytes=http_max_bytes, peer_check=peer_check)
+    source_lines = _counted(guard.lines(max_bytes=http_max_bytes, peer_check=peer_check), report)
     parsed = (parse_line(number, text) for number, text in source_lines if number not in settled)
     on_settled = None
     if on_progress is not None:
@@ -160,6 +160,15 @@ def process_batch(
     except SourceUnreadableError as error:
         report.failure_details = str(error)
     return _settle_batch(engine, batch, guard.finish(report), started_at)
+
+
+def _counted(
+    lines: Iterator[tuple[int, bytes]], report: BatchReport
+) -> Iterator[tuple[int, bytes]]:
+    """The source lines, each counted in `report.lines_read` as it is read."""
+    for line in lines:
+        report.lines_read += 1
+        yield line
 
 
 def _worker_count(batch: ImportBatch, workers: int) -> int:
@@ -217,21 +226,28 @@ def _process_in_workers(
     for outcome in run_shards(tasks, on_wait):
         report.lines_processed += outcome.lines_processed
         report.race_retries += outcome.race_retries
+        report.lines_read += outcome.lines_read
         report.failure_details = report.failure_details or outcome.failure_details
 
 
 def _settle_batch(
     engine: sa.Engine, batch: ImportBatch, report: BatchReport, started_at: float
 ) -> BatchReport:
-    """Derive the batch's status from its results and its source's reading; record it."""
+    """Derive the batch's status from its results and its source's reading; record it.
+
+    A range read through also records how many non-blank lines it holds (`source_lines`),
+    which the record's checks hold its results to.
+    """
     batch_id = batch.id
+    read_through = report.failure_details is None
     with unit_of_work(engine) as imports:
         status = derive_batch_status(
-            imports.result_statuses(batch_id),
-            source_read=True,
-            source_failed=report.failure_details is not None,
+            imports.result_statuses(batch_id), source_read=True, source_failed=not read_through
         )
-        imports.save_batch(batch.moved_to(status, report.failure_details))
+        settled = batch.moved_to(status, report.failure_details)
+        imports.save_batch(
+            settled.model_copy(update={"source_lines": report.lines_read if read_through else None})
+        )
         report.status = status
         report.counts = imports.count_results(batch_id=batch_id)
     report.seconds = time.perf_counter() - started_at

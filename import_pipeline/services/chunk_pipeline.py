@@ -57,6 +57,9 @@ class BatchReport:
     status: ImportBatchStatus
     lines_processed: int = 0
     lines_skipped: int = 0
+    # Non-blank lines of the batch's range read by this attempt, settled ones included:
+    # all of the range's when its source was read through (`failure_details` is None).
+    lines_read: int = 0
     race_retries: int = 0
     seconds: float = 0.0
     counts: dict[str, int] = field(default_factory=dict)

@@ -197,7 +197,7 @@ class ImportRepository:
         return found
 
     def save_batch(self, batch: ImportBatch) -> None:
-        """Write a batch's range, status, failure details and update time."""
+        """Write a batch's range, status, failure details, source lines and update time."""
         self.connection.execute(
             sa.update(import_batch)
             .where(import_batch.c.id == batch.id)
@@ -206,6 +206,7 @@ class ImportRepository:
                 line_end=batch.line_end,
                 status=batch.status,
                 failure_details=batch.failure_details,
+                source_lines=batch.source_lines,
                 updated_at=batch.updated_at,
             )
         )
@@ -451,10 +452,11 @@ class ImportRepository:
 
 
 def _batch_row(batch: ImportBatch) -> dict[str, Any]:
-    """A new batch's row: its fields, with the fingerprint (not part of `model_dump`)."""
+    """A new batch's row: its fields, with the fields `model_dump` leaves out."""
     fingerprint = batch.source_fingerprint
     return batch.model_dump() | {
-        "source_fingerprint": None if fingerprint is None else fingerprint.model_dump(mode="json")
+        "source_fingerprint": None if fingerprint is None else fingerprint.model_dump(mode="json"),
+        "source_lines": batch.source_lines,
     }
 
 

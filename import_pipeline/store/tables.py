@@ -99,6 +99,10 @@ import_batch = sa.Table(
     # A `SourceFingerprint` (size, mtime, edge hash; or HTTP validators); NULL until the
     # batch is planned or first fetched, and for batches planned before migration 0006.
     sa.Column("source_fingerprint", _NULLABLE_JSON_DOCUMENT),
+    # Non-blank lines in the batch's range, counted when it settled after reading the
+    # range through; NULL before that, when the source failed, and for batches settled
+    # before migration 0008.
+    sa.Column("source_lines", sa.Integer),
     sa.Column("created_at", _TIMESTAMP, nullable=False),
     sa.Column("updated_at", _TIMESTAMP, nullable=False),
 )

@@ -50,6 +50,9 @@ def test_workers_give_one_result_per_line_and_merge_duplicates(
     with unit_of_work(pg_engine) as imports:
         results = imports.list_results(batch_id=batch_id)
     assert sorted(r.line_number for r in results) == list(range(1, 1001))
+    assert report.lines_read == 1000
+    with unit_of_work(pg_engine) as imports:
+        assert imports.get_batch(batch_id).source_lines == 1000  # the workers' shares add up
     created = [r for r in results if r.reference_created]
     assert len(created) == 900
     by_line = {r.line_number: r.reference_id for r in results}

@@ -166,3 +166,44 @@ def test_failed_lines_and_statuses_are_counted(engine, tmp_path):
     with unit_of_work(engine) as imports:
         failed = imports.list_results(record_id=rec.id, status=S.FAILED)
     assert [r.line_number for r in failed] == [2]
+
+
+def test_a_batch_read_through_records_its_non_blank_lines(engine, tmp_path):
+    source = write_lines(tmp_path / "s.jsonl", 45, blank_every=10)
+    rec, _ = register_import(engine, record(), [str(source)])
+    summary = run_all(engine, rec.id, batch_size=20)
+    assert [(b.line_start, b.line_end, b.source_lines) for b in summary.batches] == [
+        (1, 20, 18),
+        (21, 40, 18),
+        (41, 45, 5),
+    ]
+
+
+def test_a_resumed_batch_counts_its_settled_lines_too(engine, tmp_path):
+    source = write_lines(tmp_path / "s.jsonl", 30, blank_every=7)
+    rec, [batch] = register_import(engine, record(), [str(source)])
+    run_all(engine, rec.id)
+    with unit_of_work(engine) as imports:
+        reopened = imports.get_batch(batch.id).model_copy(
+            update={"status": ImportBatchStatus.STARTED, "source_lines": None}
+        )
+        imports.save_batch(reopened)
+        imports.connection.execute(
+            sa.delete(import_result).where(
+                import_result.c.import_batch_id == batch.id, import_result.c.line_number > 20
+            )
+        )
+    report = process_batch(engine, batch.id, ingest_chunk, chunk_size=4)
+    assert report.lines_skipped == 18
+    assert report.lines_read == 26
+    with unit_of_work(engine) as imports:
+        assert imports.get_batch(batch.id).source_lines == 26
+
+
+def test_a_source_that_failed_records_no_line_count(engine, tmp_path):
+    gone = write_lines(tmp_path / "gone.jsonl", 3)
+    rec, _ = register_import(engine, record(), [str(gone)])
+    gone.unlink()
+    [batch] = run_all(engine, rec.id).batches
+    assert batch.status == ImportBatchStatus.FAILED
+    assert batch.source_lines is None

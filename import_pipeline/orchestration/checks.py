@@ -1,0 +1,206 @@
+"""The asset checks of `imported_references`: one result per partition (import record).
+
+Each check reads the record id from its partition key, calls one check of
+`services.record_checks` and reports what it found, with its counts as numbers and its
+sample rows as a table. The three that say an import lost or doubled something fail
+with ERROR severity; the failed-line share only warns (WARN).
+"""
+
+import uuid
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import sqlalchemy as sa
+from dagster import (
+    AssetCheckExecutionContext,
+    AssetCheckResult,
+    AssetChecksDefinition,
+    AssetCheckSeverity,
+    AssetKey,
+    Failure,
+    MetadataValue,
+    PreviewWarning,
+    TableColumn,
+    TableRecord,
+    TableSchema,
+    asset_check,
+)
+
+from import_pipeline.domain.errors import DomainError
+from import_pipeline.orchestration.partitions import (
+    import_records_partitions,
+    record_id_from_partition_key,
+)
+from import_pipeline.orchestration.resources import DatabaseResource
+from import_pipeline.services import record_checks
+from import_pipeline.services.record_checks import CheckOutcome
+from import_pipeline.settings import SettingsError, get_settings
+
+# Dagster 1.13 calls partitioned asset checks a preview and warns for each check defined;
+# our checks follow the asset's partitions, which is what they are for.
+warnings.filterwarnings(
+    "ignore", message="Specifying a partitions_def on an AssetCheckSpec", category=PreviewWarning
+)
+
+IMPORTED_REFERENCES = AssetKey("imported_references")
+
+
+def _columns(**columns: tuple[str, str]) -> TableSchema:
+    """A table schema from `name=(type, description)` pairs, in order."""
+    return TableSchema(
+        columns=[
+            TableColumn(name, kind, description=description)
+            for name, (kind, description) in columns.items()
+        ]
+    )
+
+
+_BATCH = ("string", "The batch's id.")
+_LINE = ("int", "The line's number in its source (none: the whole batch).")
+_RESULT_LINES = _columns(
+    batch=_BATCH,
+    line=_LINE,
+    status=("string", "The result's status."),
+    details=("string", "The result's failure details."),
+)
+_SAMPLES = {
+    "results_complete": _columns(
+        problem=("string", "What is wrong."),
+        batch=_BATCH,
+        line=_LINE,
+        details=("string", "What was found."),
+    ),
+    "results_settled": _RESULT_LINES,
+    "identifiers_unique": _columns(
+        identifier=("string", "The identifier, in canonical form."),
+        references=("string", "The references holding it."),
+    ),
+    "failed_share_below_threshold": _RESULT_LINES,
+}
+
+
+def _record_id(context: AssetCheckExecutionContext) -> uuid.UUID:
+    """The record the check's partition names; a key that names none fails the check."""
+    try:
+        return record_id_from_partition_key(
+            context.partition_key if context.has_partition_key else None
+        )
+    except DomainError as error:
+        raise Failure(description=str(error), allow_retries=False) from None
+
+
+def _result(
+    name: str, outcome: CheckOutcome, severity: AssetCheckSeverity, record_id: uuid.UUID
+) -> AssetCheckResult:
+    """The outcome as Dagster shows it: numbers as numbers, sample rows as a table."""
+    metadata: dict[str, Any] = {"record_id": str(record_id)}
+    for key, value in outcome.metadata.items():
+        metadata[key] = (
+            MetadataValue.table(records=[TableRecord(row) for row in value], schema=_SAMPLES[name])
+            if isinstance(value, list)
+            else value
+        )
+    return AssetCheckResult(
+        passed=outcome.passed,
+        severity=severity,
+        description=outcome.description,
+        metadata=metadata,
+    )
+
+
+def _run_check(
+    context: AssetCheckExecutionContext,
+    name: str,
+    check: Callable[[sa.Engine, uuid.UUID], CheckOutcome],
+    database: DatabaseResource,
+    severity: AssetCheckSeverity,
+) -> AssetCheckResult:
+    """Run one service check on the partition's record and report it."""
+    record_id = _record_id(context)
+    try:
+        outcome = check(database.engine, record_id)
+    except DomainError as error:  # an unknown record; a bad setting of the database URL
+        raise Failure(description=str(error), allow_retries=False) from None
+    context.log.info(f"{name}: {outcome.description}")
+    return _result(name, outcome, severity, record_id)
+
+
+@asset_check(asset=IMPORTED_REFERENCES, partitions_def=import_records_partitions)
+def results_complete(
+    context: AssetCheckExecutionContext, database: DatabaseResource
+) -> AssetCheckResult:
+    """Every non-blank source line of the record has exactly one result."""
+    return _run_check(
+        context,
+        "results_complete",
+        record_checks.results_complete,
+        database,
+        AssetCheckSeverity.ERROR,
+    )
+
+
+@asset_check(asset=IMPORTED_REFERENCES, partitions_def=import_records_partitions)
+def results_settled(
+    context: AssetCheckExecutionContext, database: DatabaseResource
+) -> AssetCheckResult:
+    """No result of the record is left created, started or retrying."""
+    return _run_check(
+        context,
+        "results_settled",
+        record_checks.results_settled,
+        database,
+        AssetCheckSeverity.ERROR,
+    )
+
+
+@asset_check(asset=IMPORTED_REFERENCES, partitions_def=import_records_partitions)
+def identifiers_unique(
+    context: AssetCheckExecutionContext, database: DatabaseResource
+) -> AssetCheckResult:
+    """No identifier of the record's references belongs to two references."""
+    return _run_check(
+        context,
+        "identifiers_unique",
+        record_checks.identifiers_unique,
+        database,
+        AssetCheckSeverity.ERROR,
+    )
+
+
+def _failed_share_threshold() -> float:
+    """IMPORT_PIPELINE_FAILED_SHARE_WARNING; a bad value fails the check (the deployment's)."""
+    try:
+        return get_settings().failed_share_warning
+    except SettingsError as error:
+        raise Failure(description=str(error), allow_retries=False) from None
+
+
+@asset_check(asset=IMPORTED_REFERENCES, partitions_def=import_records_partitions)
+def failed_share_below_threshold(
+    context: AssetCheckExecutionContext, database: DatabaseResource
+) -> AssetCheckResult:
+    """The share of the record's lines failed or partially failed is at most the threshold.
+
+    The threshold is IMPORT_PIPELINE_FAILED_SHARE_WARNING (default 0.05); over it, the
+    check warns: failed lines are the data's, not the import's, fault.
+    """
+    threshold = _failed_share_threshold()
+
+    def check(engine: sa.Engine, record_id: uuid.UUID) -> CheckOutcome:
+        return record_checks.failed_share_below_threshold(engine, record_id, threshold)
+
+    return _run_check(
+        context, "failed_share_below_threshold", check, database, AssetCheckSeverity.WARN
+    )
+
+
+import_checks: list[AssetChecksDefinition] = [
+    results_complete,
+    results_settled,
+    identifiers_unique,
+    failed_share_below_threshold,
+]
+"""The checks to pass to `Definitions(asset_checks=...)` beside `imported_references`."""
+
+__all__ = ["IMPORTED_REFERENCES", "import_checks"]
