@@ -5,6 +5,7 @@ import warnings
 from dagster import BetaWarning, Definitions
 
 from import_pipeline.orchestration.assets import imported_references
+from import_pipeline.orchestration.checks import import_checks
 from import_pipeline.orchestration.jobs import import_references
 from import_pipeline.orchestration.registration_job import register_import_source
 from import_pipeline.orchestration.resources import DatabaseResource, ReferenceResource
@@ -21,6 +22,7 @@ def build_definitions(database_url: str | None = None) -> Definitions:
     database = DatabaseResource(database_url=database_url)
     return Definitions(
         assets=[imported_references],
+        asset_checks=import_checks,
         jobs=[import_references, register_import_source],
         sensors=[new_source_sensor, registered_batches_sensor],
         schedules=[scheduled_import],

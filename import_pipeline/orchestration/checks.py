@@ -17,7 +17,6 @@ from dagster import (
     AssetCheckResult,
     AssetChecksDefinition,
     AssetCheckSeverity,
-    AssetKey,
     Failure,
     MetadataValue,
     PreviewWarning,
@@ -28,6 +27,7 @@ from dagster import (
 )
 
 from import_pipeline.domain.errors import DomainError
+from import_pipeline.orchestration.assets import IMPORTED_REFERENCES_KEY
 from import_pipeline.orchestration.partitions import (
     import_records_partitions,
     record_id_from_partition_key,
@@ -43,7 +43,7 @@ warnings.filterwarnings(
     "ignore", message="Specifying a partitions_def on an AssetCheckSpec", category=PreviewWarning
 )
 
-IMPORTED_REFERENCES = AssetKey("imported_references")
+IMPORTED_REFERENCES = IMPORTED_REFERENCES_KEY
 
 
 def _columns(**columns: tuple[str, str]) -> TableSchema:
