@@ -34,6 +34,7 @@ from import_pipeline.services.registration import register_import
 from import_pipeline.services.results_pages import ResultCursor, results_page
 from import_pipeline.settings import get_settings
 from import_pipeline.store.engine import create_db_engine, describe_url
+from import_pipeline.store.errors import driver_message
 from import_pipeline.store.imports import ImportRepository, unit_of_work
 from import_pipeline.store.migrations import upgrade_schema
 from import_pipeline.terminal_progress import record_progress_bar
@@ -57,16 +58,14 @@ class RunFailedError(click.ClickException):
 _ERROR_FOR_EXIT = {EXIT_USAGE: UsageError, EXIT_RUN_FAILED: RunFailedError}
 
 
-def _first_line(error: sqlalchemy.exc.DBAPIError) -> str:
-    return (str(error.orig).strip().splitlines() or ["unknown error"])[0]
-
-
 def _one_line(error: BaseException) -> str:
     """What the user reads about one of the project's errors."""
     if isinstance(error, sqlalchemy.exc.OperationalError):
-        return f"cannot use the database: {_first_line(error)}"
+        return f"cannot use the database: {driver_message(error)}"
     if isinstance(error, sqlalchemy.exc.ProgrammingError):
-        return f"database error ({_first_line(error)}); has `import-pipeline db upgrade` been run?"
+        return (
+            f"database error ({driver_message(error)}); has `import-pipeline db upgrade` been run?"
+        )
     return str(error)
 
 
@@ -365,7 +364,7 @@ def register(
     `dagster job backfill`, the UI or the `registered_batches_sensor` can run it. Prints
     the record id (or the record as JSON).
     """
-    from import_pipeline.orchestration.launch import add_partition  # noqa: PLC0415 (slow)
+    from import_pipeline.orchestration.partitions import add_partition  # noqa: PLC0415 (slow)
 
     instance = _open_instance()
     fields = {"search_string": search_string, "expected_reference_count": expected_count}

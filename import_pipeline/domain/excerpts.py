@@ -19,6 +19,11 @@ EXCERPT_NAMES = 5
 _INTEGER_BITS = 128
 
 
+def first_line(text: object, default: str = "") -> str:
+    """The first non-empty line of `text` (an error's message, say), or `default`."""
+    return (str(text).strip().splitlines() or [default])[0]
+
+
 def cut(text: str, limit: int = EXCERPT_CHARACTERS) -> str:
     """`text` itself when at most `limit` characters, else its start and its length.
 

@@ -16,6 +16,7 @@ import yaml
 from filelock import FileLock
 
 from import_pipeline.domain.errors import DomainError
+from import_pipeline.domain.excerpts import first_line
 
 if TYPE_CHECKING:
     from dagster import DagsterInstance
@@ -79,5 +80,5 @@ def open_instance(home: Path) -> "DagsterInstance":
         try:
             return DagsterInstance.from_config(str(home))
         except (DagsterError, CheckError, yaml.YAMLError) as error:
-            first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            first = first_line(error, type(error).__name__)
             raise InstanceHomeError(f"{home / 'dagster.yaml'} is unusable: {first}") from None

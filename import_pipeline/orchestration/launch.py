@@ -30,8 +30,9 @@ from dagster._core.remote_origin import (
 from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 
 from import_pipeline.definitions import build_definitions
+from import_pipeline.domain.excerpts import first_line
 from import_pipeline.orchestration.jobs import IMPORT_JOB_NAME
-from import_pipeline.orchestration.partitions import IMPORT_RECORDS_PARTITION
+from import_pipeline.orchestration.partitions import add_partition
 from import_pipeline.orchestration.run_config import SOURCE_TAG, run_config
 
 # The code location's name wherever it is loaded from its module (`-m`, workspace.yaml
@@ -58,14 +59,6 @@ def code_location_origin(job_name: str) -> RemoteJobOrigin:
     return RemoteJobOrigin(RemoteRepositoryOrigin(location, REPOSITORY_NAME), job_name)
 
 
-def add_partition(record_id: uuid.UUID, instance: DagsterInstance) -> str:
-    """Add the record's partition to the instance."""
-    key = str(record_id)
-    if not instance.has_dynamic_partition(IMPORT_RECORDS_PARTITION, key):
-        instance.add_dynamic_partitions(IMPORT_RECORDS_PARTITION, [key])
-    return key
-
-
 @dataclass(frozen=True)
 class RunOutcome:
     """How a launched run ended: success, its id, and the first step failure's reason."""
@@ -83,7 +76,7 @@ def _first_failure(result: JobExecutionResult) -> str | None:
         data = event.step_failure_data
         text = data.user_failure_data.description if data.user_failure_data else None
         text = text or (data.error.message if data.error else None) or event.message or ""
-        return (text.strip().splitlines() or ["(no message)"])[0]
+        return first_line(text, "(no message)")
     return None if result.success else "the run did not finish (see its event log)"
 
 

@@ -8,7 +8,7 @@ registered by its first run, under an id derived from the key (`source_record_id
 
 import uuid
 
-from dagster import DynamicPartitionsDefinition
+from dagster import DagsterInstance, DynamicPartitionsDefinition
 
 from import_pipeline.domain.errors import InvalidPartitionKeyError
 from import_pipeline.domain.models import derived_id
@@ -57,3 +57,11 @@ def record_id_from_partition_key(key: str | None) -> uuid.UUID:
             f"partition key {key!r} is neither an import record id (a UUID) nor a source "
             "(an absolute path, file://, http:// or https:// URL)"
         ) from None
+
+
+def add_partition(record_id: uuid.UUID, instance: DagsterInstance) -> str:
+    """Add the record's partition to the instance unless it is there; return its key."""
+    key = str(record_id)
+    if not instance.has_dynamic_partition(IMPORT_RECORDS_PARTITION, key):
+        instance.add_dynamic_partitions(IMPORT_RECORDS_PARTITION, [key])
+    return key

@@ -11,7 +11,7 @@ from pydantic import Field
 
 from import_pipeline.domain.errors import DomainError
 from import_pipeline.domain.models import ImportRecord
-from import_pipeline.orchestration.partitions import IMPORT_RECORDS_PARTITION
+from import_pipeline.orchestration.partitions import add_partition
 from import_pipeline.orchestration.resources import DatabaseResource
 from import_pipeline.services.registration import register_import
 
@@ -40,8 +40,7 @@ def register_source(
         register_import(database.engine, record, config.sources)
     except DomainError as error:
         raise Failure(description=str(error), allow_retries=False) from None
-    key = str(record.id)
-    context.instance.add_dynamic_partitions(IMPORT_RECORDS_PARTITION, [key])
+    key = add_partition(record.id, context.instance)
     context.log.info(f"registered import record {key}; registered_batches_sensor will run it")
     return Output(
         key,

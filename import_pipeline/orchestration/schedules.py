@@ -16,7 +16,7 @@ from dagster import RunRequest, ScheduleEvaluationContext, SkipReason, schedule
 from import_pipeline.domain.errors import SourceUnreadableError
 from import_pipeline.domain.models import ImportRecord, derived_id
 from import_pipeline.orchestration.jobs import import_references
-from import_pipeline.orchestration.partitions import IMPORT_RECORDS_PARTITION
+from import_pipeline.orchestration.partitions import add_partition
 from import_pipeline.orchestration.resources import DatabaseResource
 from import_pipeline.orchestration.run_config import record_run_request
 from import_pipeline.orchestration.ticks import database_unusable, skip_on_bad_settings
@@ -66,7 +66,5 @@ def scheduled_import(
         return SkipReason(f"scheduled source unreadable: {error}")
     except sqlalchemy.exc.DBAPIError as error:
         return database_unusable(error)
-    key = str(record.id)
-    if not context.instance.has_dynamic_partition(IMPORT_RECORDS_PARTITION, key):
-        context.instance.add_dynamic_partitions(IMPORT_RECORDS_PARTITION, [key])
+    key = add_partition(record.id, context.instance)
     return record_run_request(record, f"scheduled:{key}")

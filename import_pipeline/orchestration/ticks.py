@@ -13,6 +13,7 @@ import sqlalchemy.exc
 from dagster import SkipReason
 
 from import_pipeline.settings import SettingsError
+from import_pipeline.store.errors import driver_message
 
 _Params = ParamSpec("_Params")
 _Result = TypeVar("_Result")
@@ -40,8 +41,7 @@ def skip_on_bad_settings(
 
 def database_unusable(error: sqlalchemy.exc.DBAPIError) -> SkipReason:
     """The skip of a tick whose database cannot be used, with the driver's first line."""
-    first_line = (str(error.orig).strip().splitlines() or ["unknown error"])[0]
     return SkipReason(
-        f"the import database cannot be used ({first_line}); "
+        f"the import database cannot be used ({driver_message(error)}); "
         "has `import-pipeline db upgrade` been run?"
     )

@@ -15,7 +15,7 @@ import psycopg
 import sqlalchemy.exc
 
 from import_pipeline.domain.errors import ImportPipelineError
-from import_pipeline.domain.excerpts import cut
+from import_pipeline.domain.excerpts import cut, first_line
 
 # PostgreSQL SQLSTATEs worth retrying: serialization_failure, deadlock_detected,
 # lock_not_available, query_canceled (statement_timeout), idle_in_transaction timeout,
@@ -93,6 +93,10 @@ def describe_db_error(error: BaseException) -> str:
     """
     original = getattr(error, "orig", None) or error
     state = sqlstate_of(error)
-    first_line = (str(original).strip().splitlines() or [""])[0]
     code = f" [{state}]" if state else ""
-    return f"{type(original).__name__}{code}: {cut(first_line, _MESSAGE_CHARACTERS)}"
+    return f"{type(original).__name__}{code}: {cut(first_line(original), _MESSAGE_CHARACTERS)}"
+
+
+def driver_message(error: sqlalchemy.exc.DBAPIError) -> str:
+    """The first line of what the database driver said (no SQL, no parameters)."""
+    return first_line(error.orig, "unknown error")
