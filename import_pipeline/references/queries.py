@@ -46,9 +46,12 @@ class SharedIdentifier(NamedTuple):
     """An identifier that two or more references hold, compared in canonical form."""
 
     identifier_type: str
-    other_identifier_name: str | None
     identifier: str
     reference_ids: list[uuid.UUID]
+
+
+# Types whose canonical form a stored value can drift from in a way SQL can undo.
+_CASE_FOLDED = ["doi", "open_alex", "eric", "pro_quest"]
 
 
 def _compared_form(table: sa.Table) -> sa.ColumnElement[str]:
@@ -59,55 +62,69 @@ def _compared_form(table: sa.Table) -> sa.ColumnElement[str]:
     case (a URL's path, a free-form value) is significant.
     """
     return sa.case(
-        (table.c.identifier_type.in_(["url", "other"]), table.c.identifier),
+        (table.c.identifier_type.in_(_CASE_FOLDED), sa.func.lower(table.c.identifier)),
         (table.c.identifier_type == "pm_id", sa.func.ltrim(table.c.identifier, "0")),
-        else_=sa.func.lower(table.c.identifier),
+        else_=table.c.identifier,
     )
 
 
 def shared_identifiers(
     connection: sa.Connection, reference_ids: sa.Select[tuple[uuid.UUID]], limit: int
 ) -> Found[SharedIdentifier]:
-    """Identifiers held by two or more of the references `reference_ids` selects.
+    """Identifiers that a reference `reference_ids` selects shares with another reference.
 
-    The primary key `identifier_key` keeps one row per stored key, so what this finds is
-    two keys that differ only where canonical forms cannot (`_compared_form`): an
-    identifier stored without its canonicalisation. Reads the references' identifiers
-    through `ix_external_identifier_reference_id` and groups them; returns how many
+    The primary key `identifier_key` keeps one row per canonical key, so two references
+    can share an identifier only through a row stored without its canonical form
+    (`DOI 10.1000/ABC` beside `10.1000/abc`; `_compared_form`). Such drifted rows of the
+    selected references are found first (their identifiers read through
+    `ix_external_identifier_reference_id`, or one scan of the table when the planner
+    prefers it; no sort of them all), then the rows holding their canonical keys, on any
+    reference, through the primary key; only those few are grouped. Returns how many
     identifiers are shared and the first `limit` of them, by type and value.
     """
     table = external_identifier
-    compared = _compared_form(table).label("compared")
-    name = sa.func.coalesce(table.c.other_identifier_name, "").label("name")
-    held = (
-        sa.select(table.c.reference_id, table.c.identifier_type, name, compared)
-        .where(table.c.reference_id.in_(reference_ids.scalar_subquery()))
-        .subquery("held")
+    compared = _compared_form(table)
+    of_record = reference_ids.subquery("of_record")
+    drifted = (
+        sa.select(
+            table.c.reference_id,
+            table.c.identifier_type,
+            compared.label("compared"),
+        )
+        .join(of_record, of_record.c.reference_id == table.c.reference_id)
+        .where(compared != table.c.identifier)
+        .distinct()
+        .cte("drifted")
     )
-    holders = sa.func.count(sa.distinct(held.c.reference_id))
+    canonical = table.alias("canonical")
+    holders = sa.union_all(
+        sa.select(drifted.c.reference_id, drifted.c.identifier_type, drifted.c.compared),
+        sa.select(canonical.c.reference_id, drifted.c.identifier_type, drifted.c.compared).join(
+            canonical,
+            canonical.c.identifier_key == drifted.c.identifier_type + ":" + drifted.c.compared,
+        ),
+    ).subquery("holders")
     rows = connection.execute(
         sa.select(
-            held.c.identifier_type,
-            held.c.name,
-            held.c.compared,
-            sa.func.aggregate_strings(sa.cast(held.c.reference_id, sa.String), ","),
+            holders.c.identifier_type,
+            holders.c.compared,
+            sa.func.aggregate_strings(sa.cast(holders.c.reference_id, sa.String), ","),
             sa.func.count().over(),
         )
-        .group_by(held.c.identifier_type, held.c.name, held.c.compared)
-        .having(holders > 1)
-        .order_by(held.c.identifier_type, held.c.name, held.c.compared)
+        .group_by(holders.c.identifier_type, holders.c.compared)
+        .having(sa.func.count(sa.distinct(holders.c.reference_id)) > 1)
+        .order_by(holders.c.identifier_type, holders.c.compared)
         .limit(limit)
     ).all()
-    total = int(rows[0][4]) if rows else 0
+    total = int(rows[0][3]) if rows else 0
     return Found(
         total,
         [
             SharedIdentifier(
                 identifier_type,
-                name or None,
                 identifier,
                 sorted({uuid.UUID(part) for part in str(ids).split(",")}),
             )
-            for identifier_type, name, identifier, ids, _ in rows
+            for identifier_type, identifier, ids, _ in rows
         ],
     )

@@ -24,7 +24,12 @@ from import_pipeline.services.record_checks import (
 )
 from import_pipeline.services.registration import register_import
 from import_pipeline.store.imports import unit_of_work
-from import_pipeline.store.tables import external_identifier, import_batch, import_result
+from import_pipeline.store.tables import (
+    external_identifier,
+    import_batch,
+    import_result,
+    reference,
+)
 
 
 def doi_line(n):
@@ -325,6 +330,32 @@ def test_an_identifier_on_two_references_fails_identifiers_unique(engine, clean)
             "references": ", ".join(str(ref) for ref in sorted([first, second])),
         }
     ]
+
+
+def test_the_canonical_identifier_may_be_on_a_reference_of_another_record(engine, clean):
+    record_id, batches = clean
+    elsewhere = uuid.uuid4()
+    with engine.begin() as connection:
+        connection.execute(
+            sa.insert(reference).values(id=elsewhere, visibility="public", created_at=sa.func.now())
+        )
+    store_identifier(engine, elsewhere, "doi", "10.1000/xyz")
+    ours = reference_of(engine, batches[0].id, 1)
+    store_identifier(engine, ours, "doi", "10.1000/XYZ")
+    outcome = identifiers_unique(engine, record_id)
+    assert not outcome.passed
+    assert outcome.metadata["samples"] == [
+        {
+            "identifier": "doi:10.1000/xyz",
+            "references": ", ".join(str(ref) for ref in sorted([ours, elsewhere])),
+        }
+    ]
+
+
+def test_one_reference_holding_two_forms_of_an_identifier_shares_it_with_none(engine, clean):
+    record_id, batches = clean
+    store_identifier(engine, reference_of(engine, batches[0].id, 1), "doi", "10.1000/ABC1")
+    assert identifiers_unique(engine, record_id).passed
 
 
 def test_a_pubmed_id_with_leading_zeros_is_the_same_identifier(engine, clean):
