@@ -7,7 +7,7 @@ completed, whatever some of its lines did.
 import gzip
 from pathlib import Path
 
-from dagster import DagsterEventType, instance_for_test
+from dagster import AssetCheckSeverity, DagsterEventType, instance_for_test
 
 from import_pipeline.domain.statuses import ImportRecordStatus
 from import_pipeline.services.finalise import summarise
@@ -70,3 +70,22 @@ def test_a_finalised_record_publishes_numbers_and_its_failed_lines_as_a_table(en
     assert len(rows) == 4
     # Angle brackets survive (Markdown used to swallow "<suffix>").
     assert any("10.<4-9 digits>/<suffix>" in row["details"] for row in rows)
+
+
+def test_the_real_job_runs_the_checks_and_a_high_failed_share_only_warns(engine, database_url):
+    demo = Path(__file__).resolve().parents[2] / "import_pipeline" / "samples" / "demo.jsonl"
+    record_id = register(engine, demo)  # 4 of 49 lines failed: 8% > the default 5%
+    with instance_for_test() as instance:
+        result = run_job(database_url, instance, record_id)
+    assert result.success  # a warning is not a failure
+    evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert set(evaluations) == {
+        "results_complete",
+        "results_settled",
+        "identifiers_unique",
+        "failed_share_below_threshold",
+    }
+    assert all(e.partition == str(record_id) for e in evaluations.values())
+    warning = evaluations.pop("failed_share_below_threshold")
+    assert not warning.passed and warning.severity == AssetCheckSeverity.WARN
+    assert all(e.passed for e in evaluations.values())
