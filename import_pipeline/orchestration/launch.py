@@ -89,7 +89,7 @@ def run_import_job(
     batch_size: int,
     chunk_size: int,
     concurrency: int,
-    log_level: str = "WARNING",
+    log_level: str = "CRITICAL",
 ) -> RunOutcome:
     """Add the record's partition and run the import job for it.
 

@@ -142,7 +142,7 @@ def test_a_bad_threshold_setting_fails_the_check_with_its_message(
         get_settings.cache_clear()
     assert not result.success
     [failure] = [event for event in result.all_events if event.is_step_failure]
-    assert failure.step_key == "imported_references_failed_share_below_threshold"
+    assert failure.step_key == "imported_references_checks"  # the four checks' one step
     assert failure.step_failure_data.user_failure_data.description.startswith(
         "IMPORT_PIPELINE_FAILED_SHARE_WARNING='2' is not valid: expected a number >= 0 and <= 1"
     )
