@@ -9,7 +9,7 @@ from typing import Any
 
 from dagster import MetadataValue, TableColumn, TableRecord, TableSchema
 
-from import_pipeline.domain.models import ImportResult
+from import_pipeline.domain.models import ImportBatch, ImportResult
 from import_pipeline.services.finalise import RecordSummary
 
 # Failed lines listed in a record's metadata (all of them are in `import-pipeline results`).
@@ -20,13 +20,14 @@ _FAILURES_SCHEMA = TableSchema(
         TableColumn("line", "int", description="The line's number in its source."),
         TableColumn("status", "string", description="failed or partially_failed."),
         TableColumn("details", "string", description="What failed or was dropped, and why."),
-        TableColumn("batch", "string", description="The line's batch."),
+        TableColumn("batch", "string", description="The line's batch: file and line range."),
     ]
 )
 
 
-def failures_table(failures: list[ImportResult]) -> MetadataValue:
-    """The failed lines as a table: line, status, details, batch."""
+def failures_table(failures: list[ImportResult], batches: list[ImportBatch]) -> MetadataValue:
+    """The failed lines as a table: line, status, details, batch (file and line range)."""
+    labels = {batch.id: batch.label for batch in batches}
     return MetadataValue.table(
         records=[
             TableRecord(
@@ -34,7 +35,7 @@ def failures_table(failures: list[ImportResult]) -> MetadataValue:
                     "line": result.line_number,
                     "status": str(result.status),
                     "details": result.failure_details or "",
-                    "batch": str(result.import_batch_id),
+                    "batch": labels.get(result.import_batch_id, str(result.import_batch_id)),
                 }
             )
             for result in failures
@@ -74,5 +75,5 @@ def record_metadata(
         if batch_seconds
         else 0.0,
         "seconds": round(run_seconds, 3),
-        "failure_samples": failures_table(failures),
+        "failure_samples": failures_table(failures, summary.batches),
     }

@@ -68,6 +68,7 @@ def test_a_finalised_record_publishes_numbers_and_its_failed_lines_as_a_table(en
     rows = [record.data for record in metadata["failure_samples"].records]
     assert [row["line"] for row in rows] == sorted(row["line"] for row in rows)
     assert len(rows) == 4
+    assert {row["batch"] for row in rows} == {"demo.jsonl 1-50"}  # file and range, not an id
     # Angle brackets survive (Markdown used to swallow "<suffix>").
     assert any("10.<4-9 digits>/<suffix>" in row["details"] for row in rows)
 
