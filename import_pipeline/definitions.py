@@ -8,7 +8,11 @@ from import_pipeline.orchestration.assets import imported_references
 from import_pipeline.orchestration.checks import import_checks
 from import_pipeline.orchestration.jobs import import_references
 from import_pipeline.orchestration.registration_job import register_import_source
-from import_pipeline.orchestration.resources import DatabaseResource, ReferenceResource
+from import_pipeline.orchestration.resources import (
+    DatabaseResource,
+    ReferenceResource,
+    StepSettingsResource,
+)
 from import_pipeline.orchestration.schedules import scheduled_import
 from import_pipeline.orchestration.sensors import new_source_sensor, registered_batches_sensor
 
@@ -26,7 +30,11 @@ def build_definitions(database_url: str | None = None) -> Definitions:
         jobs=[import_references, register_import_source],
         sensors=[new_source_sensor, registered_batches_sensor],
         schedules=[scheduled_import],
-        resources={"database": database, "references": ReferenceResource(database=database)},
+        resources={
+            "database": database,
+            "references": ReferenceResource(database=database),
+            "step_settings": StepSettingsResource(),
+        },
     )
 
 

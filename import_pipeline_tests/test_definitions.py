@@ -24,10 +24,17 @@ def test_definitions_load_and_names_resolve():
     assert asset.partitions_def == job.partitions_def
     batch_node = graph.node_named("process_import_batch")
     # Retries are requested by the op itself (RetryRequested), within a budget that the
-    # deployment sets (settings) or a run overrides (op config): no static RetryPolicy.
+    # deployment sets (settings) or a run overrides (the step_settings resource): no
+    # static RetryPolicy. Op config keeps only what is per run.
     assert batch_node.definition.retry_policy is None
-    assert {"retries", "retry_delay_seconds"} <= set(
-        batch_node.definition.config_schema.config_type.fields
+    assert set(batch_node.definition.config_schema.config_type.fields) == {
+        "chunk_size",
+        "progress_log_seconds",
+    }
+    assert {"step_settings"} <= batch_node.definition.required_resource_keys
+    step_settings = defs.resources["step_settings"]
+    assert {"writers", "batch_workers", "retries", "retry_delay_seconds"} <= set(
+        type(step_settings).model_fields
     )
     assert batch_node.definition.pool == "reference_writers"
     assert defs.resolve_job_def("register_import_source").name == "register_import_source"

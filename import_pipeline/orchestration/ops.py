@@ -29,7 +29,11 @@ from import_pipeline.domain.statuses import ImportRecordStatus
 from import_pipeline.orchestration.batch_keys import batch_mapping_keys
 from import_pipeline.orchestration.partitions import is_source_key, record_id_from_partition_key
 from import_pipeline.orchestration.record_metadata import FAILURE_TABLE_ROWS, record_metadata
-from import_pipeline.orchestration.resources import DatabaseResource, ReferenceResource
+from import_pipeline.orchestration.resources import (
+    DatabaseResource,
+    ReferenceResource,
+    StepSettingsResource,
+)
 from import_pipeline.services.batches import TransientBatchError, process_batch
 from import_pipeline.services.finalise import failed_lines, finalise_record
 from import_pipeline.services.planning import planned_batch, start_and_plan_batches
@@ -45,7 +49,6 @@ from import_pipeline.services.writer_lease import (
     release_record,
     wait_and_claim,
 )
-from import_pipeline.settings import Settings, SettingsError, get_settings
 from import_pipeline.store.errors import is_transient_db_error
 
 # Dagster concurrency pool of the batch steps: caps how many write to the database at
@@ -63,37 +66,14 @@ class PlanConfig(Config):
 
 
 class BatchConfig(Config):
-    """How a batch is written."""
+    """How a batch is written in this run (what the deployment sets: `StepSettingsResource`)."""
 
     chunk_size: int = Field(default=2_000, ge=1, description="Lines per database transaction.")
-    writers: int | None = Field(
-        default=None,
-        ge=1,
-        description="Chunks written at once inside the batch (default: IMPORT_PIPELINE_WRITERS).",
-    )
-    retries: int | None = Field(
-        default=None,
-        ge=0,
-        description="Retries after a transient fault (default: IMPORT_PIPELINE_RETRIES).",
-    )
-    retry_delay_seconds: float | None = Field(
-        default=None,
-        ge=0,
-        description="First retry's delay, doubled each time (IMPORT_PIPELINE_RETRY_DELAY_SECONDS).",
-    )
     progress_log_seconds: float = Field(
         default=10.0,
         gt=0,
         description="Log the batch's progress this often (and at every tenth of its lines).",
     )
-
-
-def _settings() -> Settings:
-    """The settings; a bad setting fails the step (the deployment's mistake, not the record's)."""
-    try:
-        return get_settings()
-    except SettingsError as error:
-        raise Failure(description=str(error), allow_retries=False) from None
 
 
 def _run_finished(context: OpExecutionContext) -> RunFinished:
@@ -117,7 +97,10 @@ def _record_id(context: OpExecutionContext) -> Any:
 
 @op(out=DynamicOut(str), tags={"kind": "plan"})
 def plan_import_batches(
-    context: OpExecutionContext, config: PlanConfig, database: DatabaseResource
+    context: OpExecutionContext,
+    config: PlanConfig,
+    database: DatabaseResource,
+    step_settings: StepSettingsResource,
 ) -> Iterator[DynamicOutput[str]]:
     """Claim the partition's record, start it and fan out its unfinished batches.
 
@@ -136,7 +119,7 @@ def plan_import_batches(
             database.engine,
             record_id,
             context.run_id,
-            lease_seconds=_settings().writer_lease_seconds,
+            lease_seconds=step_settings.resolve().writer_lease_seconds,
             holder_finished=_run_finished(context),
             on_wait=context.log.info,
         )
@@ -175,11 +158,12 @@ def _stop_when_terminated(context: OpExecutionContext) -> Callable[[], None]:
 
 
 @op(pool=WRITER_POOL, tags={"kind": "batch"})
-def process_import_batch(
+def process_import_batch(  # noqa: PLR0917 (Dagster passes resources and inputs by name)
     context: OpExecutionContext,
     config: BatchConfig,
     database: DatabaseResource,
     references: ReferenceResource,
+    step_settings: StepSettingsResource,
     batch_id: str,
 ) -> Output[dict[str, Any]]:
     """Import one batch's lines through the reference resource.
@@ -190,13 +174,8 @@ def process_import_batch(
     the record `started`, for a later run to finish. Any other error fails the step at
     once and leaves the record `started` too. A terminated run stops within seconds.
     """
-    settings = _settings()
-    budget = RetryBudget(
-        settings.retries if config.retries is None else config.retries,
-        settings.retry_delay_seconds
-        if config.retry_delay_seconds is None
-        else config.retry_delay_seconds,
-    )
+    settings = step_settings.resolve()
+    budget = RetryBudget(settings.retries, settings.retry_delay_seconds)
     progress = BatchProgressLog(context.log.info, interval=config.progress_log_seconds)
     stop_when_terminated = _stop_when_terminated(context)
     record_id = _record_id(context)
@@ -225,7 +204,7 @@ def process_import_batch(
             uuid.UUID(batch_id),
             references.ingest_chunk,
             chunk_size=config.chunk_size,
-            writers=config.writers or settings.writers,
+            writers=settings.writers,
             workers=settings.batch_workers,
             http_max_bytes=settings.http_max_bytes,
             http_limits=settings.http_limits,

@@ -1,15 +1,15 @@
-"""Dagster resources: the database engine and the reference resource built on it."""
+"""Dagster resources: the database engine, the reference resource, and the step settings."""
 
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-from dagster import ConfigurableResource, InitResourceContext, ResourceDependency
+from dagster import ConfigurableResource, Failure, InitResourceContext, ResourceDependency
 from pydantic import Field, PrivateAttr
 
 from import_pipeline.domain.parsing import ParsedLine
 from import_pipeline.references.ingest import LineOutcome, ingest_chunk
 from import_pipeline.references.queries import count_references
-from import_pipeline.settings import get_settings
+from import_pipeline.settings import Settings, SettingsError, get_settings
 from import_pipeline.store.engine import create_db_engine
 
 
@@ -61,3 +61,51 @@ class ReferenceResource(ConfigurableResource):  # type: ignore[type-arg]
         """How many references the repository holds."""
         with self.database.engine.connect() as connection:
             return count_references(connection)
+
+
+class StepSettingsResource(ConfigurableResource):  # type: ignore[type-arg]
+    """How import steps write and recover, resolved in the process that runs the step.
+
+    The defaults have one home, the settings (`IMPORT_PIPELINE_*`, read where the step
+    runs: the CLI's process, a step process, a daemon's run worker); a field set here
+    (in the definitions, or for one run in its run config under
+    `resources: step_settings: config:`) overrides its setting.
+    """
+
+    writers: int | None = Field(
+        default=None, ge=1, description="Chunks written at once (IMPORT_PIPELINE_WRITERS)."
+    )
+    batch_workers: int | None = Field(
+        default=None,
+        ge=1,
+        description="Worker processes sharing one large batch (IMPORT_PIPELINE_BATCH_WORKERS).",
+    )
+    retries: int | None = Field(
+        default=None,
+        ge=0,
+        description="Retries after a transient fault (IMPORT_PIPELINE_RETRIES).",
+    )
+    retry_delay_seconds: float | None = Field(
+        default=None,
+        ge=0,
+        description="First retry's delay, doubled each time (IMPORT_PIPELINE_RETRY_DELAY_SECONDS).",
+    )
+    writer_lease_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        description="Seconds a record stays claimed by a silent run "
+        "(IMPORT_PIPELINE_WRITER_LEASE_SECONDS).",
+    )
+
+    def resolve(self) -> Settings:
+        """The settings of this process with this resource's overrides applied.
+
+        A bad setting fails the step with its one-line message (the deployment's mistake,
+        not the record's), and is never retried.
+        """
+        try:
+            settings = get_settings()
+        except SettingsError as error:
+            raise Failure(description=str(error), allow_retries=False) from None
+        overrides = {key: value for key, value in self.model_dump().items() if value is not None}
+        return settings.model_copy(update=overrides)

@@ -26,7 +26,7 @@ from benchmarks.generate import generate
 from import_pipeline.definitions import build_definitions
 from import_pipeline.domain.statuses import ImportRecordStatus
 from import_pipeline.orchestration.partitions import IMPORT_RECORDS_PARTITION
-from import_pipeline.orchestration.run_config import op_config, run_config
+from import_pipeline.orchestration.run_config import run_config
 from import_pipeline.services import batches
 from import_pipeline.services.finalise import summarise
 from import_pipeline.store.imports import unit_of_work
@@ -120,12 +120,9 @@ def execute(url, instance, record_id, *, chunk_size, retries=8, delay=0.1, **kwa
     if not instance.has_dynamic_partition(IMPORT_RECORDS_PARTITION, key):
         instance.add_dynamic_partitions(IMPORT_RECORDS_PARTITION, [key])
     config = run_config(50_000, chunk_size)
-    op_config(config, "process_import_batch").update(
-        {
-            "retries": retries,
-            "retry_delay_seconds": delay,
-        }
-    )
+    config["resources"] = {
+        "step_settings": {"config": {"retries": retries, "retry_delay_seconds": delay}}
+    }
     job = build_definitions(url).resolve_job_def("import_references")
     return job.execute_in_process(run_config=config, instance=instance, partition_key=key, **kwargs)
 
