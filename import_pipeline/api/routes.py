@@ -25,20 +25,16 @@ from import_pipeline.api.schemas import (
 from import_pipeline.domain.models import ImportRecord
 from import_pipeline.domain.statuses import FinalisedBy, ImportResultStatus
 from import_pipeline.presentation import batch_json, batch_summary_json, record_json, result_json
-from import_pipeline.services.finalise import (
-    batch_counts,
-    finalise_record,
-    summarise,
-    summarise_batch,
+from import_pipeline.services.finalise import finalise_record
+from import_pipeline.services.queries import (
+    batch_summary,
+    list_records,
+    record_report,
+    record_summary,
 )
-from import_pipeline.services.registration import add_batch, open_record, open_record_for_batches
-from import_pipeline.services.results_pages import (
-    InvalidCursorError,
-    ResultCursor,
-    results_page,
-)
+from import_pipeline.services.registration import add_batch, check_open_for_batches, open_record
+from import_pipeline.services.results_pages import InvalidCursorError, ResultCursor, read_results
 from import_pipeline.services.storage_policy import StoragePolicy
-from import_pipeline.store.imports import unit_of_work
 
 # Most failure details one batch summary lists (GET .../results lists every one).
 MAX_SUMMARY_FAILURES = 10_000
@@ -91,8 +87,7 @@ def create_import(body: ImportRecordIn, engine: Engine) -> dict[str, Any]:
     record = open_record(
         engine, ImportRecord(**body.model_dump(), finalised_by=FinalisedBy.IMPORTER)
     )
-    with unit_of_work(engine) as imports:
-        return record_json(summarise(imports, record.id), {})
+    return record_json(record_summary(engine, record.id), {})
 
 
 @router.get("", response_model=list[ImportRecordRead], summary="List import records")
@@ -100,8 +95,7 @@ def list_imports(
     request: Request, response: Response, engine: Engine, limit: Limit = 100, offset: Offset = 0
 ) -> list[dict[str, Any]]:
     """Import records, newest first, without their batches (see `GET /imports/{id}`)."""
-    with unit_of_work(engine) as imports:
-        records = imports.list_records(limit=limit, offset=offset)
+    records = list_records(engine, limit=limit, offset=offset)
     if len(records) == limit:
         _link_next(response, request.url.include_query_params(limit=limit, offset=offset + limit))
     return [
@@ -117,9 +111,8 @@ def list_imports(
 )
 def read_import(record_id: uuid.UUID, engine: Engine) -> dict[str, Any]:
     """The record, its batches with their statuses and result counts, and its totals."""
-    with unit_of_work(engine) as imports:
-        summary = summarise(imports, record_id)
-        return record_json(summary, batch_counts(imports, summary))
+    report = record_report(engine, record_id)
+    return record_json(report.summary, report.batch_counts)
 
 
 @router.post(
@@ -137,8 +130,7 @@ def create_batch(
     record_id: uuid.UUID, body: ImportBatchIn, engine: Engine, policy: Policy
 ) -> dict[str, Any]:
     """Register a batch (`created`); a sensor runs the import job for it shortly after."""
-    with unit_of_work(engine) as imports:  # 404 or 409 before any DNS look-up
-        open_record_for_batches(imports, record_id)
+    check_open_for_batches(engine, record_id)  # 404 or 409 before any DNS look-up
     policy.check(body.storage_url)
     return batch_json(add_batch(engine, record_id, body.storage_url))
 
@@ -151,8 +143,7 @@ def create_batch(
 )
 def read_batch_summary(record_id: uuid.UUID, batch_id: uuid.UUID, engine: Engine) -> Any:
     """Results counted by status, and the failure details of failed lines."""
-    with unit_of_work(engine) as imports:
-        summary = summarise_batch(imports, record_id, batch_id, MAX_SUMMARY_FAILURES)
+    summary = batch_summary(engine, record_id, batch_id, MAX_SUMMARY_FAILURES)
     return batch_summary_json(summary.batch, summary.counts, summary.failure_details)
 
 
@@ -186,19 +177,9 @@ def list_import_results(  # noqa: PLR0917 (FastAPI passes each parameter by name
     Page with `cursor` (follow the `Link: <...>; rel="next"` header) or with `offset`.
     """
     try:
-        if cursor is not None and offset:
-            raise InvalidCursorError("give either a cursor or an offset, not both")
-        after = ResultCursor.parse(cursor) if cursor is not None else None
-        with unit_of_work(engine) as imports:
-            if offset:
-                summarise(imports, record_id)  # raises for an unknown record
-                rows = imports.list_results(
-                    record_id=record_id, status=status_filter, limit=limit, offset=offset
-                )
-            else:
-                rows = results_page(
-                    imports, record_id, limit=limit, after=after, status=status_filter
-                )
+        rows = read_results(
+            engine, record_id, limit=limit, cursor=cursor, offset=offset, status=status_filter
+        )
     except InvalidCursorError as error:
         raise invalid_parameter(("query", "cursor"), str(error)) from None
     if len(rows) == limit:
