@@ -22,12 +22,17 @@ import click
 import sqlalchemy as sa
 import sqlalchemy.exc
 
+from import_pipeline.api.translate import (
+    record_cli_json,
+    record_read,
+    result_cli_json,
+    result_read,
+)
 from import_pipeline.domain.errors import ImportPipelineError
 from import_pipeline.domain.models import ImportRecord, ImportResult
 from import_pipeline.domain.statuses import ImportRecordStatus, ImportResultStatus, RunBy
 from import_pipeline.error_map import EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE, outcome_of
 from import_pipeline.orchestration.instance import instance_home
-from import_pipeline.presentation import record_json, result_json
 from import_pipeline.services.finalise import RecordSummary, batch_counts, summarise
 from import_pipeline.services.planning import estimate_batch_count
 from import_pipeline.services.registration import register_import
@@ -221,7 +226,7 @@ def _launch_and_report(
             summary = summarise(imports, record.id)
         counts = _batch_counts(engine, summary)
     if as_json:
-        click.echo(json.dumps(record_json(summary, counts), indent=2))
+        click.echo(json.dumps(record_cli_json(record_read(summary, counts)), indent=2))
     else:
         _print_summary(summary, counts)
     status = summary.record.status
@@ -373,7 +378,7 @@ def register(
     with unit_of_work(engine) as imports:
         summary = summarise(imports, record.id)
     if as_json:
-        click.echo(json.dumps(record_json(summary), indent=2))
+        click.echo(json.dumps(record_cli_json(record_read(summary)), indent=2))
     else:
         click.echo(str(record.id))
 
@@ -426,7 +431,7 @@ def status(record_id: str, as_json: bool) -> None:
         summary = summarise(imports, parsed)
     counts = _batch_counts(engine, summary)
     if as_json:
-        click.echo(json.dumps(record_json(summary, counts), indent=2))
+        click.echo(json.dumps(record_cli_json(record_read(summary, counts)), indent=2))
     else:
         _print_summary(summary, counts)
 
@@ -451,7 +456,7 @@ def results(record_id: str, status_filter: str | None, as_json: bool) -> None:
     with unit_of_work(_engine()) as imports:
         rows = _all_results(imports, parsed, status)
         if as_json:
-            _echo_json_array(result_json(row) for row in rows)
+            _echo_json_array(result_cli_json(result_read(row)) for row in rows)
             return
         for row in rows:
             reference = row.reference_id or "-"

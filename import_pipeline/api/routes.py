@@ -1,4 +1,4 @@
-"""The `/imports` routes: each reads its input, calls one service, and shapes the answer.
+"""The `/imports` routes: each reads its input, calls services, and translates the answer.
 
 The API registers records and batches and reads them back; it never processes a batch.
 `registered_batches_sensor` starts the import job for a record's partition once a batch
@@ -22,23 +22,25 @@ from import_pipeline.api.schemas import (
     ImportRecordRead,
     ImportResultRead,
 )
+from import_pipeline.api.translate import (
+    batch_read,
+    batch_summary_read,
+    record_listed,
+    record_read,
+    result_read,
+)
 from import_pipeline.domain.models import ImportRecord
 from import_pipeline.domain.statuses import FinalisedBy, ImportResultStatus
-from import_pipeline.presentation import batch_json, batch_summary_json, record_json, result_json
-from import_pipeline.services.finalise import (
-    batch_counts,
-    finalise_record,
-    summarise,
-    summarise_batch,
+from import_pipeline.services.finalise import finalise_record
+from import_pipeline.services.queries import (
+    batch_summary,
+    list_records,
+    record_report,
+    record_summary,
 )
-from import_pipeline.services.registration import add_batch, open_record, open_record_for_batches
-from import_pipeline.services.results_pages import (
-    InvalidCursorError,
-    ResultCursor,
-    results_page,
-)
+from import_pipeline.services.registration import add_batch, check_open_for_batches, open_record
+from import_pipeline.services.results_pages import InvalidCursorError, ResultCursor, read_results
 from import_pipeline.services.storage_policy import StoragePolicy
-from import_pipeline.store.imports import unit_of_work
 
 # Most failure details one batch summary lists (GET .../results lists every one).
 MAX_SUMMARY_FAILURES = 10_000
@@ -83,7 +85,7 @@ def _link_next(response: Response, url: URL) -> None:
     response_model=ImportRecordRead,
     summary="Create an import record",
 )
-def create_import(body: ImportRecordIn, engine: Engine) -> dict[str, Any]:
+def create_import(body: ImportRecordIn, engine: Engine) -> ImportRecordRead:
     """Register an import record; add its batches with `POST /imports/{id}/batches`.
 
     The record stays open (`created`, then `started`) until `POST /imports/{id}/finalise`.
@@ -91,22 +93,18 @@ def create_import(body: ImportRecordIn, engine: Engine) -> dict[str, Any]:
     record = open_record(
         engine, ImportRecord(**body.model_dump(), finalised_by=FinalisedBy.IMPORTER)
     )
-    with unit_of_work(engine) as imports:
-        return record_json(summarise(imports, record.id), {})
+    return record_read(record_summary(engine, record.id))
 
 
 @router.get("", response_model=list[ImportRecordRead], summary="List import records")
 def list_imports(
     request: Request, response: Response, engine: Engine, limit: Limit = 100, offset: Offset = 0
-) -> list[dict[str, Any]]:
+) -> list[ImportRecordRead]:
     """Import records, newest first, without their batches (see `GET /imports/{id}`)."""
-    with unit_of_work(engine) as imports:
-        records = imports.list_records(limit=limit, offset=offset)
+    records = list_records(engine, limit=limit, offset=offset)
     if len(records) == limit:
         _link_next(response, request.url.include_query_params(limit=limit, offset=offset + limit))
-    return [
-        record.model_dump(mode="json") | {"batches": None, "results": None} for record in records
-    ]
+    return [record_listed(record) for record in records]
 
 
 @router.get(
@@ -115,11 +113,10 @@ def list_imports(
     responses=NOT_FOUND,
     summary="Read an import record with its batches",
 )
-def read_import(record_id: uuid.UUID, engine: Engine) -> dict[str, Any]:
+def read_import(record_id: uuid.UUID, engine: Engine) -> ImportRecordRead:
     """The record, its batches with their statuses and result counts, and its totals."""
-    with unit_of_work(engine) as imports:
-        summary = summarise(imports, record_id)
-        return record_json(summary, batch_counts(imports, summary))
+    report = record_report(engine, record_id)
+    return record_read(report.summary, report.batch_counts)
 
 
 @router.post(
@@ -135,12 +132,11 @@ def read_import(record_id: uuid.UUID, engine: Engine) -> dict[str, Any]:
 )
 def create_batch(
     record_id: uuid.UUID, body: ImportBatchIn, engine: Engine, policy: Policy
-) -> dict[str, Any]:
+) -> ImportBatchRead:
     """Register a batch (`created`); a sensor runs the import job for it shortly after."""
-    with unit_of_work(engine) as imports:  # 404 or 409 before any DNS look-up
-        open_record_for_batches(imports, record_id)
+    check_open_for_batches(engine, record_id)  # 404 or 409 before any DNS look-up
     policy.check(body.storage_url)
-    return batch_json(add_batch(engine, record_id, body.storage_url))
+    return batch_read(add_batch(engine, record_id, body.storage_url))
 
 
 @router.get(
@@ -149,11 +145,11 @@ def create_batch(
     responses=NOT_FOUND,
     summary="Summarise a batch's results",
 )
-def read_batch_summary(record_id: uuid.UUID, batch_id: uuid.UUID, engine: Engine) -> Any:
+def read_batch_summary(
+    record_id: uuid.UUID, batch_id: uuid.UUID, engine: Engine
+) -> ImportBatchSummary:
     """Results counted by status, and the failure details of failed lines."""
-    with unit_of_work(engine) as imports:
-        summary = summarise_batch(imports, record_id, batch_id, MAX_SUMMARY_FAILURES)
-    return batch_summary_json(summary.batch, summary.counts, summary.failure_details)
+    return batch_summary_read(batch_summary(engine, record_id, batch_id, MAX_SUMMARY_FAILURES))
 
 
 @router.get(
@@ -180,25 +176,15 @@ def list_import_results(  # noqa: PLR0917 (FastAPI passes each parameter by name
             "`Link: rel=next` header. Cheaper than `offset` deep into large records.",
         ),
     ] = None,
-) -> list[dict[str, Any]]:
+) -> list[ImportResultRead]:
     """One result per non-blank source line, in source order, optionally of one status.
 
     Page with `cursor` (follow the `Link: <...>; rel="next"` header) or with `offset`.
     """
     try:
-        if cursor is not None and offset:
-            raise InvalidCursorError("give either a cursor or an offset, not both")
-        after = ResultCursor.parse(cursor) if cursor is not None else None
-        with unit_of_work(engine) as imports:
-            if offset:
-                summarise(imports, record_id)  # raises for an unknown record
-                rows = imports.list_results(
-                    record_id=record_id, status=status_filter, limit=limit, offset=offset
-                )
-            else:
-                rows = results_page(
-                    imports, record_id, limit=limit, after=after, status=status_filter
-                )
+        rows = read_results(
+            engine, record_id, limit=limit, cursor=cursor, offset=offset, status=status_filter
+        )
     except InvalidCursorError as error:
         raise invalid_parameter(("query", "cursor"), str(error)) from None
     if len(rows) == limit:
@@ -209,7 +195,7 @@ def list_import_results(  # noqa: PLR0917 (FastAPI passes each parameter by name
                 limit=limit, cursor=after_last
             ),
         )
-    return [result_json(row) for row in rows]
+    return [result_read(row) for row in rows]
 
 
 @router.post(

@@ -7,6 +7,12 @@ our extra fields (the SDK's models ignore keys they do not know). Text is refuse
 it holds a NUL character, which no database text column stores, and a count beyond the
 database's integer column (`services.input_rules`); a storage URL with user information
 (`user:password@`) is refused without being repeated.
+
+These are the only response shapes: `api.translate` builds them from domain objects,
+for the routes and for the CLI's `--json`. They stay in the API package, which owns
+the SDK's shapes, rather than in a package-level module beside the CLI: this module
+imports pydantic but no FastAPI (nor does `api/__init__.py`), so the CLI imports it
+without loading the web framework, and a test keeps it that way.
 """
 
 import datetime

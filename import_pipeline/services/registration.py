@@ -96,6 +96,16 @@ def open_record_for_batches(imports: ImportRepository, record_id: uuid.UUID) -> 
     return record
 
 
+def check_open_for_batches(engine: sa.Engine, record_id: uuid.UUID) -> ImportRecord:
+    """The record, if it may take more batches; raises as `open_record_for_batches` does.
+
+    The API asks before it checks a storage URL, so that an unknown or closed record is
+    answered without a DNS look-up; `add_batch` asks again under the record's lock.
+    """
+    with unit_of_work(engine) as imports:
+        return open_record_for_batches(imports, record_id)
+
+
 def add_batch(engine: sa.Engine, record_id: uuid.UUID, storage_url: str) -> ImportBatch:
     """Register one more batch (`created`) of an open record; a sensor will run it.
 

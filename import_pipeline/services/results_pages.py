@@ -11,11 +11,13 @@ makes the database count its way past every skipped row.
 import uuid
 from typing import NamedTuple
 
+import sqlalchemy as sa
+
 from import_pipeline.domain.errors import DomainError, UnknownRecordError
 from import_pipeline.domain.models import ImportResult
 from import_pipeline.domain.statuses import ImportResultStatus
 from import_pipeline.services.input_rules import INTEGER_COLUMN_MAX
-from import_pipeline.store.imports import ImportRepository
+from import_pipeline.store.imports import ImportRepository, unit_of_work
 
 
 class InvalidCursorError(DomainError):
@@ -95,3 +97,30 @@ def results_page(
             break
         after_line = 0
     return page
+
+
+def read_results(
+    engine: sa.Engine,
+    record_id: uuid.UUID,
+    *,
+    limit: int,
+    cursor: str | None = None,
+    offset: int = 0,
+    status: ImportResultStatus | None = None,
+) -> list[ImportResult]:
+    """Up to `limit` of the record's results, after `cursor` or the first `offset`.
+
+    A cursor page is `results_page` after `ResultCursor.parse(cursor)`; an offset page
+    skips that many results in source order (dearer deep into a large record). The
+    cursor is checked before the store is read: `InvalidCursorError` when both are given
+    or the cursor is malformed; otherwise raises as `results_page` does.
+    """
+    if cursor is not None and offset:
+        raise InvalidCursorError("give either a cursor or an offset, not both")
+    after = ResultCursor.parse(cursor) if cursor is not None else None
+    with unit_of_work(engine) as imports:
+        if not offset:
+            return results_page(imports, record_id, limit=limit, after=after, status=status)
+        if imports.get_record(record_id) is None:
+            raise UnknownRecordError(f"no import record with id {record_id}")
+        return imports.list_results(record_id=record_id, status=status, limit=limit, offset=offset)

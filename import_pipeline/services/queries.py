@@ -1,0 +1,61 @@
+"""The read side of imports: records, their summaries and batch summaries, read back.
+
+Each function reads in a transaction of its own on `engine`, as the other services
+do, so that the API's routes reach the store only through services.
+"""
+
+import uuid
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from import_pipeline.domain.models import ImportRecord
+from import_pipeline.services.finalise import (
+    BatchSummary,
+    RecordSummary,
+    batch_counts,
+    summarise,
+    summarise_batch,
+)
+from import_pipeline.store.imports import unit_of_work
+
+
+@dataclass(frozen=True)
+class RecordReport:
+    """A record's summary, and its batches' results counted by status (by batch id)."""
+
+    summary: RecordSummary
+    batch_counts: dict[str, dict[str, int]]
+
+
+def record_summary(engine: sa.Engine, record_id: uuid.UUID) -> RecordSummary:
+    """The record's summary; raises `UnknownRecordError` for an unknown id."""
+    with unit_of_work(engine) as imports:
+        return summarise(imports, record_id)
+
+
+def record_report(engine: sa.Engine, record_id: uuid.UUID) -> RecordReport:
+    """The record's summary with its batches' counts, read in one transaction.
+
+    Raises `UnknownRecordError` for an unknown id.
+    """
+    with unit_of_work(engine) as imports:
+        summary = summarise(imports, record_id)
+        return RecordReport(summary, batch_counts(imports, summary))
+
+
+def list_records(engine: sa.Engine, *, limit: int, offset: int = 0) -> list[ImportRecord]:
+    """Up to `limit` records after the first `offset`, newest first."""
+    with unit_of_work(engine) as imports:
+        return imports.list_records(limit=limit, offset=offset)
+
+
+def batch_summary(
+    engine: sa.Engine, record_id: uuid.UUID, batch_id: uuid.UUID, max_failures: int
+) -> BatchSummary:
+    """The batch's summary, with up to `max_failures` failure details in line order.
+
+    Raises as `summarise_batch` does (unknown record, or a batch not of that record).
+    """
+    with unit_of_work(engine) as imports:
+        return summarise_batch(imports, record_id, batch_id, max_failures)
