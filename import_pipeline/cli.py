@@ -42,6 +42,7 @@ from import_pipeline.store.engine import create_db_engine, describe_url
 from import_pipeline.store.errors import driver_message
 from import_pipeline.store.imports import ImportRepository, unit_of_work
 from import_pipeline.store.migrations import upgrade_schema
+from import_pipeline.store.unit_of_work import sql_units
 from import_pipeline.terminal_progress import record_progress_bar
 
 if TYPE_CHECKING:
@@ -210,7 +211,7 @@ def _launch_and_report(
     settings = get_settings()
     size = batch_size or settings.batch_size
     with _kept_for_rerun(record):
-        batches = estimate_batch_count(engine, record.id, size)
+        batches = estimate_batch_count(sql_units(engine), record.id, size)
         url = settings.resolved_database_url
         with record_progress_bar(url, record.id, sys.stdout) if not as_json else nullcontext():
             outcome = run_import_job(
@@ -272,7 +273,7 @@ def _register(
         run_by=run_by,
         **fields,
     )
-    register_import(engine, record, sources)
+    register_import(sql_units(engine), record, sources)
     return engine, record
 
 

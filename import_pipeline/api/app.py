@@ -29,6 +29,7 @@ from import_pipeline.error_map import outcome_of
 from import_pipeline.services.storage_policy import StoragePolicy
 from import_pipeline.settings import Settings
 from import_pipeline.store.engine import create_db_engine
+from import_pipeline.store.unit_of_work import sql_units
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +97,7 @@ def create_app(
         version="1",
     )
     app.state.engine = engine
+    app.state.units = sql_units(engine)
     app.state.storage_policy = storage_policy
     app.include_router(
         router,

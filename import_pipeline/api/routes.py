@@ -8,7 +8,6 @@ is waiting.
 import uuid
 from typing import Annotated, Any
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 from starlette.datastructures import URL
 
@@ -41,6 +40,7 @@ from import_pipeline.services.queries import (
 from import_pipeline.services.registration import add_batch, check_open_for_batches, open_record
 from import_pipeline.services.results_pages import InvalidCursorError, ResultCursor, read_results
 from import_pipeline.services.storage_policy import StoragePolicy
+from import_pipeline.services.unit_of_work import UnitOfWorkFactory
 
 # Most failure details one batch summary lists (GET .../results lists every one).
 MAX_SUMMARY_FAILURES = 10_000
@@ -49,9 +49,9 @@ _MAX_OFFSET = 1_000_000_000
 router = APIRouter(prefix="/imports", tags=["imports"])
 
 
-def _engine(request: Request) -> sa.Engine:
-    engine: sa.Engine = request.app.state.engine
-    return engine
+def _units(request: Request) -> UnitOfWorkFactory:
+    units: UnitOfWorkFactory = request.app.state.units
+    return units
 
 
 def _policy(request: Request) -> StoragePolicy:
@@ -59,7 +59,7 @@ def _policy(request: Request) -> StoragePolicy:
     return policy
 
 
-Engine = Annotated[sa.Engine, Depends(_engine)]
+Units = Annotated[UnitOfWorkFactory, Depends(_units)]
 Policy = Annotated[StoragePolicy, Depends(_policy)]
 Limit = Annotated[int, Query(ge=1, le=1000, description="Most items in one page.")]
 Offset = Annotated[int, Query(ge=0, le=_MAX_OFFSET, description="Items to skip.")]
@@ -85,23 +85,23 @@ def _link_next(response: Response, url: URL) -> None:
     response_model=ImportRecordRead,
     summary="Create an import record",
 )
-def create_import(body: ImportRecordIn, engine: Engine) -> ImportRecordRead:
+def create_import(body: ImportRecordIn, units: Units) -> ImportRecordRead:
     """Register an import record; add its batches with `POST /imports/{id}/batches`.
 
     The record stays open (`created`, then `started`) until `POST /imports/{id}/finalise`.
     """
     record = open_record(
-        engine, ImportRecord(**body.model_dump(), finalised_by=FinalisedBy.IMPORTER)
+        units, ImportRecord(**body.model_dump(), finalised_by=FinalisedBy.IMPORTER)
     )
-    return record_read(record_summary(engine, record.id))
+    return record_read(record_summary(units, record.id))
 
 
 @router.get("", response_model=list[ImportRecordRead], summary="List import records")
 def list_imports(
-    request: Request, response: Response, engine: Engine, limit: Limit = 100, offset: Offset = 0
+    request: Request, response: Response, units: Units, limit: Limit = 100, offset: Offset = 0
 ) -> list[ImportRecordRead]:
     """Import records, newest first, without their batches (see `GET /imports/{id}`)."""
-    records = list_records(engine, limit=limit, offset=offset)
+    records = list_records(units, limit=limit, offset=offset)
     if len(records) == limit:
         _link_next(response, request.url.include_query_params(limit=limit, offset=offset + limit))
     return [record_listed(record) for record in records]
@@ -113,9 +113,9 @@ def list_imports(
     responses=NOT_FOUND,
     summary="Read an import record with its batches",
 )
-def read_import(record_id: uuid.UUID, engine: Engine) -> ImportRecordRead:
+def read_import(record_id: uuid.UUID, units: Units) -> ImportRecordRead:
     """The record, its batches with their statuses and result counts, and its totals."""
-    report = record_report(engine, record_id)
+    report = record_report(units, record_id)
     return record_read(report.summary, report.batch_counts)
 
 
@@ -131,12 +131,12 @@ def read_import(record_id: uuid.UUID, engine: Engine) -> ImportRecordRead:
     summary="Add a batch to an import record",
 )
 def create_batch(
-    record_id: uuid.UUID, body: ImportBatchIn, engine: Engine, policy: Policy
+    record_id: uuid.UUID, body: ImportBatchIn, units: Units, policy: Policy
 ) -> ImportBatchRead:
     """Register a batch (`created`); a sensor runs the import job for it shortly after."""
-    check_open_for_batches(engine, record_id)  # 404 or 409 before any DNS look-up
+    check_open_for_batches(units, record_id)  # 404 or 409 before any DNS look-up
     policy.check(body.storage_url)
-    return batch_read(add_batch(engine, record_id, body.storage_url))
+    return batch_read(add_batch(units, record_id, body.storage_url))
 
 
 @router.get(
@@ -146,10 +146,10 @@ def create_batch(
     summary="Summarise a batch's results",
 )
 def read_batch_summary(
-    record_id: uuid.UUID, batch_id: uuid.UUID, engine: Engine
+    record_id: uuid.UUID, batch_id: uuid.UUID, units: Units
 ) -> ImportBatchSummary:
     """Results counted by status, and the failure details of failed lines."""
-    return batch_summary_read(batch_summary(engine, record_id, batch_id, MAX_SUMMARY_FAILURES))
+    return batch_summary_read(batch_summary(units, record_id, batch_id, MAX_SUMMARY_FAILURES))
 
 
 @router.get(
@@ -162,7 +162,7 @@ def list_import_results(  # noqa: PLR0917 (FastAPI passes each parameter by name
     record_id: uuid.UUID,
     request: Request,
     response: Response,
-    engine: Engine,
+    units: Units,
     status_filter: Annotated[
         ImportResultStatus | None, Query(alias="status", description="Only this status.")
     ] = None,
@@ -183,7 +183,7 @@ def list_import_results(  # noqa: PLR0917 (FastAPI passes each parameter by name
     """
     try:
         rows = read_results(
-            engine, record_id, limit=limit, cursor=cursor, offset=offset, status=status_filter
+            units, record_id, limit=limit, cursor=cursor, offset=offset, status=status_filter
         )
     except InvalidCursorError as error:
         raise invalid_parameter(("query", "cursor"), str(error)) from None
@@ -207,7 +207,7 @@ def list_import_results(  # noqa: PLR0917 (FastAPI passes each parameter by name
     },
     summary="Finalise an import record",
 )
-def finalise_import(record_id: uuid.UUID, engine: Engine) -> Response:
+def finalise_import(record_id: uuid.UUID, units: Units) -> Response:
     """Complete the record once every batch is done; finalising twice is harmless."""
-    finalise_record(engine, record_id, by=FinalisedBy.IMPORTER)
+    finalise_record(units, record_id, by=FinalisedBy.IMPORTER)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -113,7 +113,7 @@ def plan_import_batches(
     try:
         if is_source_key(context.partition_key):
             register_partition_source(
-                database.engine, record_id, context.partition_key, processor_name="dagster-ui"
+                database.units, record_id, context.partition_key, processor_name="dagster-ui"
             )
         wait_and_claim(
             database.engine,
@@ -123,7 +123,7 @@ def plan_import_batches(
             holder_finished=_run_finished(context),
             on_wait=context.log.info,
         )
-        batches = start_and_plan_batches(database.engine, record_id, config.batch_size)
+        batches = start_and_plan_batches(database.units, record_id, config.batch_size)
     except DomainError as error:
         raise Failure(description=str(error), allow_retries=False) from None
     context.log.info(f"import record {record_id}: {len(batches)} batch(es) to process")
@@ -190,7 +190,7 @@ def process_import_batch(  # noqa: PLR0917 (Dagster passes resources and inputs 
 
     try:
         stop_when_terminated()
-        batch = planned_batch(database.engine, uuid.UUID(batch_id))
+        batch = planned_batch(database.units, uuid.UUID(batch_id))
         context.log.info(f"batch {batch_id}: {batch.label} from {batch.storage_url}")
         claim_record(
             database.engine,
@@ -274,7 +274,7 @@ def finalise_import_record(
     """
     record_id = _record_id(context)
     try:
-        summary = finalise_record(database.engine, record_id)
+        summary = finalise_record(database.units, record_id)
     except DomainError as error:
         raise Failure(description=str(error), allow_retries=False) from None
     finally:
@@ -283,7 +283,7 @@ def finalise_import_record(
     started = run.start_time if run and run.start_time else time.time()
     metadata = record_metadata(
         summary,
-        failed_lines(database.engine, record_id, FAILURE_TABLE_ROWS),
+        failed_lines(database.units, record_id, FAILURE_TABLE_ROWS),
         lines_this_run=sum(report["lines"] for report in batch_reports),
         batch_seconds=sum(report["seconds"] for report in batch_reports),
         run_seconds=time.time() - started,

@@ -37,7 +37,7 @@ def register_source(
     """Register the record with one batch per source and add its partition."""
     record = ImportRecord(**config.model_dump(exclude={"sources"}))
     try:
-        register_import(database.engine, record, config.sources)
+        register_import(database.units, record, config.sources)
     except DomainError as error:
         raise Failure(description=str(error), allow_retries=False) from None
     key = add_partition(record.id, context.instance)

@@ -9,8 +9,10 @@ from pydantic import Field, PrivateAttr
 from import_pipeline.domain.parsing import ParsedLine
 from import_pipeline.references.ingest import LineOutcome, ingest_chunk
 from import_pipeline.references.queries import count_references
+from import_pipeline.services.unit_of_work import UnitOfWorkFactory
 from import_pipeline.settings import Settings, SettingsError, get_settings
 from import_pipeline.store.engine import create_db_engine
+from import_pipeline.store.unit_of_work import sql_units
 
 
 class DatabaseResource(ConfigurableResource):  # type: ignore[type-arg]
@@ -31,6 +33,11 @@ class DatabaseResource(ConfigurableResource):  # type: ignore[type-arg]
         """Close the engine's pooled connections."""
         if self._engine is not None:
             self._engine.dispose()
+
+    @property
+    def units(self) -> UnitOfWorkFactory:
+        """Units of work on the engine: what the services are given."""
+        return sql_units(self.engine)
 
     @property
     def engine(self) -> sa.Engine:

@@ -17,6 +17,7 @@ from import_pipeline.orchestration.partitions import (
 from import_pipeline.services.registration import record_source_name
 from import_pipeline.settings import SettingsError, get_settings
 from import_pipeline.store.engine import create_db_engine
+from import_pipeline.store.unit_of_work import sql_units
 
 # The import graph's node in the asset job (the asset's name; see `orchestration.assets`).
 IMPORTED_REFERENCES = "imported_references"
@@ -100,7 +101,9 @@ def partition_source_name(partition_key: str) -> str | None:
         record_id = record_id_from_partition_key(partition_key)
         if is_source_key(partition_key):
             return partition_key.rstrip("/").rsplit("/", 1)[-1] or partition_key
-        return record_source_name(_engine(get_settings().resolved_database_url), record_id)
+        return record_source_name(
+            sql_units(_engine(get_settings().resolved_database_url)), record_id
+        )
     except (ImportPipelineError, SettingsError, sa.exc.SQLAlchemyError):
         return None
 

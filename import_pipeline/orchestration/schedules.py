@@ -61,7 +61,7 @@ def scheduled_import(
         notes=f"scheduled import of {source}",
     )
     try:
-        register_import(database.engine, record, [source], once=True)
+        register_import(database.units, record, [source], once=True)
     except SourceUnreadableError as error:
         return SkipReason(f"scheduled source unreadable: {error}")
     except sqlalchemy.exc.DBAPIError as error:

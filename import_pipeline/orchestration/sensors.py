@@ -82,7 +82,7 @@ def new_source_sensor(
     for landed in fresh:
         try:
             record = landed_record(landed)
-            register_import(database.engine, record, [str(landed.path)], once=True)
+            register_import(database.units, record, [str(landed.path)], once=True)
         except (LandedFileError, SourceUnreadableError) as error:
             context.log.error(f"not imported until fixed: {error}")
             waiting.append(str(error))

@@ -3,8 +3,6 @@
 import uuid
 from dataclasses import dataclass
 
-import sqlalchemy as sa
-
 from import_pipeline.domain.errors import (
     SOURCE_CHANGED,
     DomainError,
@@ -20,7 +18,8 @@ from import_pipeline.domain.statuses import (
     ImportRecordStatus,
 )
 from import_pipeline.services.source_guard import lines_phrase
-from import_pipeline.store.imports import ImportRepository, unfinished, unit_of_work
+from import_pipeline.services.unit_of_work import ImportStore, UnitOfWorkFactory
+from import_pipeline.store.imports import unfinished
 
 
 class UnfinishedBatchesError(DomainError):
@@ -37,7 +36,7 @@ class RecordSummary:
     failure_samples: list[str]
 
 
-def summarise(imports: ImportRepository, record_id: uuid.UUID) -> RecordSummary:
+def summarise(imports: ImportStore, record_id: uuid.UUID) -> RecordSummary:
     """The record's summary; raises `UnknownRecordError` for an unknown id."""
     record = imports.get_record(record_id)
     if record is None:
@@ -50,7 +49,7 @@ def summarise(imports: ImportRepository, record_id: uuid.UUID) -> RecordSummary:
     )
 
 
-def batch_counts(imports: ImportRepository, summary: RecordSummary) -> dict[str, dict[str, int]]:
+def batch_counts(imports: ImportStore, summary: RecordSummary) -> dict[str, dict[str, int]]:
     """Results of each of the summary's batches counted by status, by batch id."""
     return {str(batch.id): imports.count_results(batch_id=batch.id) for batch in summary.batches}
 
@@ -65,7 +64,7 @@ class BatchSummary:
 
 
 def summarise_batch(
-    imports: ImportRepository, record_id: uuid.UUID, batch_id: uuid.UUID, max_failures: int
+    imports: ImportStore, record_id: uuid.UUID, batch_id: uuid.UUID, max_failures: int
 ) -> BatchSummary:
     """The batch's summary, with up to `max_failures` failure details in line order.
 
@@ -85,7 +84,7 @@ def summarise_batch(
 
 
 def finalise_record(
-    engine: sa.Engine, record_id: uuid.UUID, *, by: FinalisedBy = FinalisedBy.RUN
+    units: UnitOfWorkFactory, record_id: uuid.UUID, *, by: FinalisedBy = FinalisedBy.RUN
 ) -> RecordSummary:
     """Complete the record (or fail it when no source could be imported whole) and summarise it.
 
@@ -96,7 +95,8 @@ def finalise_record(
     `UnfinishedBatchesError` while a batch is unfinished; a completed record is left as
     it is (finalising twice is harmless).
     """
-    with unit_of_work(engine) as imports:
+    with units() as uow:
+        imports = uow.imports
         record = imports.get_record(record_id, for_update=True)
         if record is None:
             raise UnknownRecordError(f"no import record with id {record_id}")
@@ -119,7 +119,9 @@ def finalise_record(
         }:
             failures = _source_failures(imports, batches)
             imports.save_record(_finished(record, batches, failures))
-        return summarise(imports, record_id)
+        summary = summarise(imports, record_id)
+        uow.commit()
+        return summary
 
 
 @dataclass(frozen=True)
@@ -136,9 +138,7 @@ _CUT_OFF = "could not be read to the end"
 _UNREADABLE = "could not be read"
 
 
-def _source_failures(
-    imports: ImportRepository, batches: list[ImportBatch]
-) -> dict[str, _SourceFailure]:
+def _source_failures(imports: ImportStore, batches: list[ImportBatch]) -> dict[str, _SourceFailure]:
     """The record's sources that have a batch failed for its source, by storage URL.
 
     A batch fails for its source (unreadable, changed, cut off) with `failure_details`;
@@ -202,18 +202,21 @@ def _finished(
     return record.moved_to(ImportRecordStatus.FAILED, "; ".join(parts))
 
 
-def failed_lines(engine: sa.Engine, record_id: uuid.UUID, limit: int) -> list[ImportResult]:
+def failed_lines(units: UnitOfWorkFactory, record_id: uuid.UUID, limit: int) -> list[ImportResult]:
     """Up to `limit` of the record's failed and partially failed lines, in line order."""
-    with unit_of_work(engine) as imports:
+    with units() as uow:
+        imports = uow.imports
         return imports.failed_results(record_id, limit)
 
 
-def fail_record(engine: sa.Engine, record_id: uuid.UUID, reason: str) -> None:
+def fail_record(units: UnitOfWorkFactory, record_id: uuid.UUID, reason: str) -> None:
     """Mark a record failed with `reason` (a run failed for good); no-op if already final."""
-    with unit_of_work(engine) as imports:
+    with units() as uow:
+        imports = uow.imports
         record = imports.get_record(record_id, for_update=True)
         if record is not None and record.status in {
             ImportRecordStatus.CREATED,
             ImportRecordStatus.STARTED,
         }:
             imports.save_record(record.moved_to(ImportRecordStatus.FAILED, reason))
+        uow.commit()

@@ -12,8 +12,6 @@ as presigned object-store URLs, answer a HEAD request differently from a GET).
 
 import uuid
 
-import sqlalchemy as sa
-
 from import_pipeline.domain.errors import (
     RecordClosedError,
     SourceUnreadableError,
@@ -22,8 +20,9 @@ from import_pipeline.domain.errors import (
 )
 from import_pipeline.domain.models import ImportBatch
 from import_pipeline.domain.statuses import ImportBatchStatus, ImportRecordStatus
+from import_pipeline.services.unit_of_work import ImportStore, UnitOfWorkFactory
 from import_pipeline.sources import count_lines, fingerprint_file, local_path
-from import_pipeline.store.imports import ImportRepository, unfinished, unit_of_work
+from import_pipeline.store.imports import unfinished
 
 
 def line_ranges(total_lines: int, batch_size: int) -> list[tuple[int, int]]:
@@ -34,7 +33,7 @@ def line_ranges(total_lines: int, batch_size: int) -> list[tuple[int, int]]:
     ]
 
 
-def _split(imports: ImportRepository, batch: ImportBatch, batch_size: int) -> list[ImportBatch]:
+def _split(imports: ImportStore, batch: ImportBatch, batch_size: int) -> list[ImportBatch]:
     """Give a whole-source batch its first range and add batches for the others.
 
     Every range carries the file's fingerprint, taken before its lines are counted: a
@@ -70,13 +69,15 @@ def _split(imports: ImportRepository, batch: ImportBatch, batch_size: int) -> li
     return [first, *rest]
 
 
-def start_and_plan(engine: sa.Engine, record_id: uuid.UUID, batch_size: int) -> list[uuid.UUID]:
+def start_and_plan(
+    units: UnitOfWorkFactory, record_id: uuid.UUID, batch_size: int
+) -> list[uuid.UUID]:
     """The ids of the batches `start_and_plan_batches` gives the record."""
-    return [batch.id for batch in start_and_plan_batches(engine, record_id, batch_size)]
+    return [batch.id for batch in start_and_plan_batches(units, record_id, batch_size)]
 
 
 def start_and_plan_batches(
-    engine: sa.Engine, record_id: uuid.UUID, batch_size: int
+    units: UnitOfWorkFactory, record_id: uuid.UUID, batch_size: int
 ) -> list[ImportBatch]:
     """Start the record and return its unfinished batches, chunked by line range.
 
@@ -85,7 +86,8 @@ def start_and_plan_batches(
     before and returns what is unfinished. A completed record has nothing left to do; a
     failed one is refused.
     """
-    with unit_of_work(engine) as imports:
+    with units() as uow:
+        imports = uow.imports
         record = imports.get_record(record_id, for_update=True)
         if record is None:
             raise UnknownRecordError(f"no import record with id {record_id}")
@@ -104,16 +106,18 @@ def start_and_plan_batches(
                 planned.extend(_split(imports, batch, batch_size))
             elif unfinished(batch):
                 planned.append(batch)
+        uow.commit()
     return planned
 
 
-def estimate_batch_count(engine: sa.Engine, record_id: uuid.UUID, batch_size: int) -> int:
+def estimate_batch_count(units: UnitOfWorkFactory, record_id: uuid.UUID, batch_size: int) -> int:
     """How many batches planning will give the record (one streaming count per local file).
 
     Lets a launcher run a single-batch import in-process, where parallel step
     processes could only add start-up cost.
     """
-    with unit_of_work(engine) as imports:
+    with units() as uow:
+        imports = uow.imports
         batches = [batch for batch in imports.list_batches(record_id) if unfinished(batch)]
     total = 0
     for batch in batches:
@@ -127,9 +131,10 @@ def estimate_batch_count(engine: sa.Engine, record_id: uuid.UUID, batch_size: in
     return total
 
 
-def planned_batch(engine: sa.Engine, batch_id: uuid.UUID) -> ImportBatch:
+def planned_batch(units: UnitOfWorkFactory, batch_id: uuid.UUID) -> ImportBatch:
     """The batch with this id; raise `UnknownBatchError` if there is none."""
-    with unit_of_work(engine) as imports:
+    with units() as uow:
+        imports = uow.imports
         batch = imports.get_batch(batch_id)
     if batch is None:
         raise UnknownBatchError(f"no import batch with id {batch_id}")

@@ -7,8 +7,6 @@ do, so that the API's routes reach the store only through services.
 import uuid
 from dataclasses import dataclass
 
-import sqlalchemy as sa
-
 from import_pipeline.domain.models import ImportRecord
 from import_pipeline.services.finalise import (
     BatchSummary,
@@ -17,7 +15,7 @@ from import_pipeline.services.finalise import (
     summarise,
     summarise_batch,
 )
-from import_pipeline.store.imports import unit_of_work
+from import_pipeline.services.unit_of_work import UnitOfWorkFactory
 
 
 @dataclass(frozen=True)
@@ -28,34 +26,38 @@ class RecordReport:
     batch_counts: dict[str, dict[str, int]]
 
 
-def record_summary(engine: sa.Engine, record_id: uuid.UUID) -> RecordSummary:
+def record_summary(units: UnitOfWorkFactory, record_id: uuid.UUID) -> RecordSummary:
     """The record's summary; raises `UnknownRecordError` for an unknown id."""
-    with unit_of_work(engine) as imports:
+    with units() as uow:
+        imports = uow.imports
         return summarise(imports, record_id)
 
 
-def record_report(engine: sa.Engine, record_id: uuid.UUID) -> RecordReport:
+def record_report(units: UnitOfWorkFactory, record_id: uuid.UUID) -> RecordReport:
     """The record's summary with its batches' counts, read in one transaction.
 
     Raises `UnknownRecordError` for an unknown id.
     """
-    with unit_of_work(engine) as imports:
+    with units() as uow:
+        imports = uow.imports
         summary = summarise(imports, record_id)
         return RecordReport(summary, batch_counts(imports, summary))
 
 
-def list_records(engine: sa.Engine, *, limit: int, offset: int = 0) -> list[ImportRecord]:
+def list_records(units: UnitOfWorkFactory, *, limit: int, offset: int = 0) -> list[ImportRecord]:
     """Up to `limit` records after the first `offset`, newest first."""
-    with unit_of_work(engine) as imports:
+    with units() as uow:
+        imports = uow.imports
         return imports.list_records(limit=limit, offset=offset)
 
 
 def batch_summary(
-    engine: sa.Engine, record_id: uuid.UUID, batch_id: uuid.UUID, max_failures: int
+    units: UnitOfWorkFactory, record_id: uuid.UUID, batch_id: uuid.UUID, max_failures: int
 ) -> BatchSummary:
     """The batch's summary, with up to `max_failures` failure details in line order.
 
     Raises as `summarise_batch` does (unknown record, or a batch not of that record).
     """
-    with unit_of_work(engine) as imports:
+    with units() as uow:
+        imports = uow.imports
         return summarise_batch(imports, record_id, batch_id, max_failures)

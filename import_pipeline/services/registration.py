@@ -8,8 +8,6 @@ import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
-import sqlalchemy as sa
-
 from import_pipeline.domain.errors import (
     NoSourcesError,
     RecordClosedError,
@@ -23,8 +21,8 @@ from import_pipeline.services.storage_policy import (
     StorageUrlRefusedError,
     has_user_info,
 )
+from import_pipeline.services.unit_of_work import ImportStore, UnitOfWorkFactory
 from import_pipeline.sources import local_path
-from import_pipeline.store.imports import ImportRepository, unit_of_work
 
 
 def normalise_source(source: str) -> str:
@@ -46,7 +44,7 @@ def normalise_source(source: str) -> str:
 
 
 def register_import(
-    engine: sa.Engine, record: ImportRecord, sources: Sequence[str], *, once: bool = False
+    units: UnitOfWorkFactory, record: ImportRecord, sources: Sequence[str], *, once: bool = False
 ) -> tuple[ImportRecord, list[ImportBatch]]:
     """Store `record` with one batch per source; batches are split into line ranges later.
 
@@ -59,22 +57,26 @@ def register_import(
         ImportBatch(import_record_id=record.id, storage_url=normalise_source(source))
         for source in sources
     ]
-    with unit_of_work(engine) as imports:
+    with units() as uow:
+        imports = uow.imports
         if once and (existing := imports.get_record(record.id)) is not None:
             return existing, imports.list_batches(record.id)
         imports.add_record(record)
         imports.add_batches(batches)
+        uow.commit()
     return record, batches
 
 
-def open_record(engine: sa.Engine, record: ImportRecord) -> ImportRecord:
+def open_record(units: UnitOfWorkFactory, record: ImportRecord) -> ImportRecord:
     """Store a record with no batches yet; `add_batch` adds them one by one."""
-    with unit_of_work(engine) as imports:
+    with units() as uow:
+        imports = uow.imports
         imports.add_record(record)
+        uow.commit()
     return record
 
 
-def open_record_for_batches(imports: ImportRepository, record_id: uuid.UUID) -> ImportRecord:
+def open_record_for_batches(imports: ImportStore, record_id: uuid.UUID) -> ImportRecord:
     """The record, if it may take more batches one by one.
 
     Raises `UnknownRecordError` for an unknown record and `RecordClosedError` for a
@@ -96,31 +98,34 @@ def open_record_for_batches(imports: ImportRepository, record_id: uuid.UUID) -> 
     return record
 
 
-def check_open_for_batches(engine: sa.Engine, record_id: uuid.UUID) -> ImportRecord:
+def check_open_for_batches(units: UnitOfWorkFactory, record_id: uuid.UUID) -> ImportRecord:
     """The record, if it may take more batches; raises as `open_record_for_batches` does.
 
     The API asks before it checks a storage URL, so that an unknown or closed record is
     answered without a DNS look-up; `add_batch` asks again under the record's lock.
     """
-    with unit_of_work(engine) as imports:
+    with units() as uow:
+        imports = uow.imports
         return open_record_for_batches(imports, record_id)
 
 
-def add_batch(engine: sa.Engine, record_id: uuid.UUID, storage_url: str) -> ImportBatch:
+def add_batch(units: UnitOfWorkFactory, record_id: uuid.UUID, storage_url: str) -> ImportBatch:
     """Register one more batch (`created`) of an open record; a sensor will run it.
 
     Raises as `open_record_for_batches` does. The record's row is locked, so a batch
     cannot slip in while the record is being finalised.
     """
-    with unit_of_work(engine) as imports:
+    with units() as uow:
+        imports = uow.imports
         open_record_for_batches(imports, record_id)
         batch = ImportBatch(import_record_id=record_id, storage_url=normalise_source(storage_url))
         imports.add_batches([batch])
+        uow.commit()
     return batch
 
 
 def register_partition_source(
-    engine: sa.Engine, record_id: uuid.UUID, source: str, *, processor_name: str
+    units: UnitOfWorkFactory, record_id: uuid.UUID, source: str, *, processor_name: str
 ) -> ImportRecord:
     """The record of a partition named by its source, registered under `record_id` if new.
 
@@ -136,12 +141,13 @@ def register_partition_source(
         notes=f"imported as the partition {source}",
         run_by=RunBy.PARTITION,
     )
-    registered, _batches = register_import(engine, record, [source], once=True)
+    registered, _batches = register_import(units, record, [source], once=True)
     return registered
 
 
-def record_source_name(engine: sa.Engine, record_id: uuid.UUID) -> str | None:
+def record_source_name(units: UnitOfWorkFactory, record_id: uuid.UUID) -> str | None:
     """The source name of the record, or None if there is no such record."""
-    with unit_of_work(engine) as imports:
+    with units() as uow:
+        imports = uow.imports
         record = imports.get_record(record_id)
     return record.source_name if record is not None else None

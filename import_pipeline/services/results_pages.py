@@ -2,7 +2,7 @@
 
 A cursor names the last result of a page: its batch and line, written
 `<batch id>.<line number>`. The next page starts after it: the rest of that batch, then
-the record's later batches, in the order of `ImportRepository.list_batches` (source
+the record's later batches, in the order of `ImportStore.list_batches` (source
 order). Each batch is read by a range scan of the (batch, line) index, so a page costs
 the same at the start of a million results as at their end, unlike an offset, which
 makes the database count its way past every skipped row.
@@ -11,13 +11,11 @@ makes the database count its way past every skipped row.
 import uuid
 from typing import NamedTuple
 
-import sqlalchemy as sa
-
 from import_pipeline.domain.errors import DomainError, UnknownRecordError
 from import_pipeline.domain.models import ImportResult
 from import_pipeline.domain.statuses import ImportResultStatus
 from import_pipeline.services.input_rules import INTEGER_COLUMN_MAX
-from import_pipeline.store.imports import ImportRepository, unit_of_work
+from import_pipeline.services.unit_of_work import ImportStore, UnitOfWorkFactory
 
 
 class InvalidCursorError(DomainError):
@@ -68,7 +66,7 @@ class ResultCursor(NamedTuple):
 
 
 def results_page(
-    imports: ImportRepository,
+    imports: ImportStore,
     record_id: uuid.UUID,
     *,
     limit: int,
@@ -100,7 +98,7 @@ def results_page(
 
 
 def read_results(
-    engine: sa.Engine,
+    units: UnitOfWorkFactory,
     record_id: uuid.UUID,
     *,
     limit: int,
@@ -118,7 +116,8 @@ def read_results(
     if cursor is not None and offset:
         raise InvalidCursorError("give either a cursor or an offset, not both")
     after = ResultCursor.parse(cursor) if cursor is not None else None
-    with unit_of_work(engine) as imports:
+    with units() as uow:
+        imports = uow.imports
         if not offset:
             return results_page(imports, record_id, limit=limit, after=after, status=status)
         if imports.get_record(record_id) is None:

@@ -15,6 +15,7 @@ from import_pipeline.services.batches import process_batch
 from import_pipeline.services.finalise import finalise_record
 from import_pipeline.services.planning import start_and_plan
 from import_pipeline.services.storage_policy import StoragePolicy
+from import_pipeline.store.unit_of_work import sql_units
 from import_pipeline_tests.static_server import serve_directory
 
 TOKEN = secrets.token_urlsafe(24)
@@ -58,6 +59,6 @@ def client(engine, storage) -> Iterator[TestClient]:
 def run_waiting_batches(engine, record_id: str) -> None:
     """What the import job does for the record's partition, without Dagster."""
     record = uuid.UUID(record_id)
-    for batch_id in start_and_plan(engine, record, batch_size=1000):
+    for batch_id in start_and_plan(sql_units(engine), record, batch_size=1000):
         process_batch(engine, batch_id, ingest_chunk, chunk_size=20)
-    finalise_record(engine, record)
+    finalise_record(sql_units(engine), record)

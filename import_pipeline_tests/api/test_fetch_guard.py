@@ -17,6 +17,7 @@ from import_pipeline.references.ingest import ingest_chunk
 from import_pipeline.services.batches import process_batch
 from import_pipeline.services.registration import add_batch, open_record, register_import
 from import_pipeline.services.storage_policy import StoragePolicy
+from import_pipeline.store.unit_of_work import sql_units
 from import_pipeline_tests.static_server import self_signed_certificate, serve_directory
 
 
@@ -30,8 +31,8 @@ def record(finalised_by):
 
 
 def importer_batch(engine, url):
-    opened = open_record(engine, record(FinalisedBy.IMPORTER))
-    return add_batch(engine, opened.id, url)
+    opened = open_record(sql_units(engine), record(FinalisedBy.IMPORTER))
+    return add_batch(sql_units(engine), opened.id, url)
 
 
 def process(engine, batch, policy):
@@ -69,7 +70,9 @@ def test_an_allow_listed_host_is_fetched(engine, storage, entry):
 
 
 def test_sources_registered_by_an_operator_are_not_policed(engine, storage):
-    _, [batch] = register_import(engine, record(FinalisedBy.RUN), [f"{storage}/demo.jsonl"])
+    _, [batch] = register_import(
+        sql_units(engine), record(FinalisedBy.RUN), [f"{storage}/demo.jsonl"]
+    )
     assert process(engine, batch, StoragePolicy()).status == ImportBatchStatus.PARTIALLY_FAILED
 
 

@@ -22,6 +22,7 @@ from import_pipeline.domain.models import ImportRecord
 from import_pipeline.domain.statuses import FinalisedBy
 from import_pipeline.services.registration import add_batch, open_record
 from import_pipeline.services.storage_policy import StoragePolicy
+from import_pipeline.store.unit_of_work import sql_units
 from import_pipeline_tests.api.conftest import AUTH, TOKEN
 
 pytestmark = pytest.mark.slow
@@ -53,7 +54,7 @@ def map_path_parameters(context, path_parameters):
 def api_on_store(engine):
     """The app on this test's store, with a record and one batch to find."""
     record = open_record(
-        engine,
+        sql_units(engine),
         ImportRecord(
             source_name="props",
             processor_name="tests",
@@ -61,7 +62,7 @@ def api_on_store(engine):
             finalised_by=FinalisedBy.IMPORTER,
         ),
     )
-    batch = add_batch(engine, record.id, "https://storage.test/a.jsonl")
+    batch = add_batch(sql_units(engine), record.id, "https://storage.test/a.jsonl")
     KNOWN.update(record_id=record.id, batch_id=batch.id)
     APP.state.engine = engine
     yield

@@ -13,6 +13,7 @@ from import_pipeline.domain.statuses import ImportRecordStatus
 from import_pipeline.services.finalise import fail_record
 from import_pipeline.services.registration import register_import
 from import_pipeline.store.imports import unit_of_work
+from import_pipeline.store.unit_of_work import sql_units
 from import_pipeline_tests.api.conftest import MAX_BODY_BYTES, RECORD_IN, run_waiting_batches
 
 # demo.jsonl (see import_pipeline/samples/README.md): 49 non-blank lines; 47, 48 and 50
@@ -206,7 +207,7 @@ def test_add_batch_to_a_closed_record_is_409(client, engine, status):
     if status == ImportRecordStatus.COMPLETED:
         assert client.post(f"/imports/{record['id']}/finalise").status_code == 204
     else:
-        fail_record(engine, uuid.UUID(record["id"]), "given up")
+        fail_record(sql_units(engine), uuid.UUID(record["id"]), "given up")
     for url in ["https://storage.test/a.jsonl", "https://10.0.0.1/a.jsonl"]:  # 409 before 403
         response = client.post(f"/imports/{record['id']}/batches", json={"storage_url": url})
         assert response.status_code == 409
@@ -368,7 +369,7 @@ def test_finalise_is_409_while_a_batch_is_unfinished_then_204(client, engine, st
 
 def test_finalise_a_failed_record_is_409(client, engine):
     record = create_record(client)
-    fail_record(engine, uuid.UUID(record["id"]), "given up")
+    fail_record(sql_units(engine), uuid.UUID(record["id"]), "given up")
     response = client.post(f"/imports/{record['id']}/finalise")
     assert response.status_code == 409
     assert "has failed (given up)" in response.json()["detail"]
@@ -378,7 +379,7 @@ def test_records_registered_with_their_sources_are_still_finalised_by_their_run(
     client, engine, storage
 ):
     record, _ = register_import(
-        engine,
+        sql_units(engine),
         ImportRecord(source_name="cli", processor_name="tests", processor_version="1"),
         [f"{storage}/demo.jsonl"],
     )

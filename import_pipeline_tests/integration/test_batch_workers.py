@@ -16,6 +16,7 @@ from import_pipeline.services import batches
 from import_pipeline.services.batches import TransientBatchError, process_batch
 from import_pipeline.services.planning import start_and_plan
 from import_pipeline.store.imports import unit_of_work
+from import_pipeline.store.unit_of_work import sql_units
 from import_pipeline_tests.integration.test_import_job import register
 from import_pipeline_tests.integration.test_transient_settling import hold_identifier
 
@@ -43,7 +44,7 @@ def test_workers_give_one_result_per_line_and_merge_duplicates(
     pg_engine, tmp_path, small_worker_threshold
 ):
     record_id = register(pg_engine, write(tmp_path / "s.jsonl", 1000))
-    [batch_id] = start_and_plan(pg_engine, record_id, 10_000)
+    [batch_id] = start_and_plan(sql_units(pg_engine), record_id, 10_000)
     report = process_batch(pg_engine, batch_id, ingest_chunk, chunk_size=50, workers=2)
     assert report.status == ImportBatchStatus.COMPLETED
     assert report.lines_processed == 1000
@@ -65,7 +66,7 @@ def test_transient_error_in_a_worker_marks_retrying_and_raises(
     postgres_url, pg_engine, tmp_path, small_worker_threshold
 ):
     record_id = register(pg_engine, write(tmp_path / "s.jsonl", 400))
-    [batch_id] = start_and_plan(pg_engine, record_id, 10_000)
+    [batch_id] = start_and_plan(sql_units(pg_engine), record_id, 10_000)
     impatient = sa.create_engine(
         sa.make_url(postgres_url).update_query_dict({"options": "-c lock_timeout=200"})
     )

@@ -18,6 +18,7 @@ from import_pipeline.services.registration import register_import
 from import_pipeline.sources import SourceUnreadableError
 from import_pipeline.store.imports import unit_of_work
 from import_pipeline.store.tables import import_result
+from import_pipeline.store.unit_of_work import sql_units
 from import_pipeline_tests.data_files import sdk_sample
 
 
@@ -39,15 +40,15 @@ def write_lines(path, count, blank_every=0):
 
 
 def run_all(engine, record_id, batch_size=1000, chunk_size=7):
-    batch_ids = start_and_plan(engine, record_id, batch_size)
+    batch_ids = start_and_plan(sql_units(engine), record_id, batch_size)
     for batch_id in batch_ids:
         process_batch(engine, batch_id, ingest_chunk, chunk_size=chunk_size)
-    return finalise_record(engine, record_id)
+    return finalise_record(sql_units(engine), record_id)
 
 
 def test_chunked_source_gets_one_result_per_non_blank_line(engine, tmp_path):
     source = write_lines(tmp_path / "s.jsonl", 95, blank_every=10)
-    rec, _ = register_import(engine, record(), [str(source)])
+    rec, _ = register_import(sql_units(engine), record(), [str(source)])
     summary = run_all(engine, rec.id, batch_size=20)
     assert [(b.line_start, b.line_end) for b in summary.batches] == [
         (1, 20),
@@ -65,7 +66,7 @@ def test_chunked_source_gets_one_result_per_non_blank_line(engine, tmp_path):
 
 def test_rerun_skips_settled_lines_and_writes_no_second_result(engine, tmp_path):
     source = write_lines(tmp_path / "s.jsonl", 30)
-    rec, [batch] = register_import(engine, record(), [str(source)])
+    rec, [batch] = register_import(sql_units(engine), record(), [str(source)])
     run_all(engine, rec.id)
     with unit_of_work(engine) as imports:
         # Pretend the batch was interrupted: reopen it and forget the last 10 results.
@@ -90,7 +91,7 @@ def test_gzip_source_is_read(engine, tmp_path):
     target = tmp_path / "eppi.jsonl.gz"
     with sdk_sample("eppi_import.jsonl").open("rb") as src, gzip.open(target, "wb") as dst:
         shutil.copyfileobj(src, dst)
-    rec, _ = register_import(engine, record(), [str(target)])
+    rec, _ = register_import(sql_units(engine), record(), [str(target)])
     summary = run_all(engine, rec.id)
     assert summary.counts["completed"] == 4
 
@@ -105,7 +106,7 @@ def test_corrupt_gzip_fails_the_batch_with_the_reason(engine, tmp_path):
         )
     )
     target.write_bytes(payload[: len(payload) // 2])
-    rec, _ = register_import(engine, record(), [str(target)])
+    rec, _ = register_import(sql_units(engine), record(), [str(target)])
     summary = run_all(engine, rec.id)
     [batch] = summary.batches
     assert batch.status == ImportBatchStatus.FAILED
@@ -117,7 +118,7 @@ def test_corrupt_gzip_fails_the_batch_with_the_reason(engine, tmp_path):
 def test_file_removed_after_registration_fails_its_batch_only(engine, tmp_path):
     kept = write_lines(tmp_path / "kept.jsonl", 3)
     gone = write_lines(tmp_path / "gone.jsonl", 3)
-    rec, _ = register_import(engine, record(), [str(kept), str(gone)])
+    rec, _ = register_import(sql_units(engine), record(), [str(kept), str(gone)])
     gone.unlink()
     summary = run_all(engine, rec.id)
     statuses = {
@@ -131,7 +132,7 @@ def test_file_removed_after_registration_fails_its_batch_only(engine, tmp_path):
 
 def test_missing_source_is_refused_at_registration(engine, tmp_path):
     with pytest.raises(SourceUnreadableError, match=r"nothing\.jsonl: no such file"):
-        register_import(engine, record(), [str(tmp_path / "nothing.jsonl")])
+        register_import(sql_units(engine), record(), [str(tmp_path / "nothing.jsonl")])
 
 
 def test_failed_lines_and_statuses_are_counted(engine, tmp_path):
@@ -153,7 +154,7 @@ def test_failed_lines_and_statuses_are_counted(engine, tmp_path):
         )
         + "\n"
     )
-    rec, _ = register_import(engine, record(), [str(source)])
+    rec, _ = register_import(sql_units(engine), record(), [str(source)])
     summary = run_all(engine, rec.id)
     assert (
         summary.counts["completed"],
@@ -170,7 +171,7 @@ def test_failed_lines_and_statuses_are_counted(engine, tmp_path):
 
 def test_a_batch_read_through_records_its_non_blank_lines(engine, tmp_path):
     source = write_lines(tmp_path / "s.jsonl", 45, blank_every=10)
-    rec, _ = register_import(engine, record(), [str(source)])
+    rec, _ = register_import(sql_units(engine), record(), [str(source)])
     summary = run_all(engine, rec.id, batch_size=20)
     assert [(b.line_start, b.line_end, b.source_lines) for b in summary.batches] == [
         (1, 20, 18),
@@ -181,7 +182,7 @@ def test_a_batch_read_through_records_its_non_blank_lines(engine, tmp_path):
 
 def test_a_resumed_batch_counts_its_settled_lines_too(engine, tmp_path):
     source = write_lines(tmp_path / "s.jsonl", 30, blank_every=7)
-    rec, [batch] = register_import(engine, record(), [str(source)])
+    rec, [batch] = register_import(sql_units(engine), record(), [str(source)])
     run_all(engine, rec.id)
     with unit_of_work(engine) as imports:
         reopened = imports.get_batch(batch.id).model_copy(
@@ -202,7 +203,7 @@ def test_a_resumed_batch_counts_its_settled_lines_too(engine, tmp_path):
 
 def test_a_source_that_failed_records_no_line_count(engine, tmp_path):
     gone = write_lines(tmp_path / "gone.jsonl", 3)
-    rec, _ = register_import(engine, record(), [str(gone)])
+    rec, _ = register_import(sql_units(engine), record(), [str(gone)])
     gone.unlink()
     [batch] = run_all(engine, rec.id).batches
     assert batch.status == ImportBatchStatus.FAILED

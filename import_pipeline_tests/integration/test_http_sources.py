@@ -28,6 +28,7 @@ from import_pipeline.services.registration import register_import
 from import_pipeline.sources import HttpLimits
 from import_pipeline.store.imports import unit_of_work
 from import_pipeline.store.tables import import_batch, import_result
+from import_pipeline.store.unit_of_work import sql_units
 from import_pipeline_tests.data_files import non_blank_lines, plain_copy, real_file
 
 SOURCE = "synergy_Sep_2021.jsonl.gz"
@@ -167,11 +168,11 @@ def server():
 
 def import_url(engine, url, **kwargs):
     record, _ = register_import(
-        engine,
+        sql_units(engine),
         ImportRecord(source_name="http", processor_name="tests", processor_version="1"),
         [url],
     )
-    [batch_id] = start_and_plan(engine, record.id, 100)  # http sources stay one batch
+    [batch_id] = start_and_plan(sql_units(engine), record.id, 100)  # http sources stay one batch
     report = process_batch(engine, batch_id, ingest_chunk, chunk_size=50, **kwargs)
     with unit_of_work(engine) as imports:
         batch = imports.get_batch(batch_id)
@@ -215,7 +216,7 @@ def test_a_body_changed_between_a_drop_and_the_resume_fails_the_batch(engine, se
         f"source changed since it was registered: {server}{path}: {what}; "
         f"{len(read)} lines of the batch had been imported before that, the rest were not"
     )
-    summary = finalise_record(engine, batch.import_record_id)
+    summary = finalise_record(sql_units(engine), batch.import_record_id)
     assert summary.record.status == ImportRecordStatus.FAILED
     assert summary.record.failure_details.startswith(
         f"1 of 1 source(s) changed since it was registered ({len(read)} lines imported): "
@@ -282,7 +283,7 @@ def test_a_connection_that_keeps_dropping_fails_saying_how_many_lines_were_impor
     assert batch.failure_details.endswith(
         f"; {len(read)} lines of the batch had been imported before that, the rest were not"
     )
-    summary = finalise_record(engine, batch.import_record_id)
+    summary = finalise_record(sql_units(engine), batch.import_record_id)
     assert summary.record.status == ImportRecordStatus.FAILED
     assert summary.record.failure_details.startswith(
         f"1 of 1 source(s) could not be read to the end ({len(read)} lines imported): "

@@ -14,6 +14,7 @@ from import_pipeline.references.queries import count_references
 from import_pipeline.services.finalise import summarise
 from import_pipeline.services.registration import register_import
 from import_pipeline.store.imports import unit_of_work
+from import_pipeline.store.unit_of_work import sql_units
 from import_pipeline_tests.data_files import (
     SDK_EPPI_SAMPLES,
     non_blank_lines,
@@ -39,7 +40,7 @@ def run_job(url, instance, record_id, batch_size=50_000, chunk_size=500, **kwarg
 
 def register(engine, *paths):
     rec, _ = register_import(
-        engine,
+        sql_units(engine),
         ImportRecord(source_name="tests", processor_name="tests", processor_version="1"),
         [str(p) for p in paths],
     )

@@ -17,6 +17,7 @@ from import_pipeline.domain.parsing import parse_line
 from import_pipeline.references.ingest import ingest_chunk
 from import_pipeline.services.registration import register_import
 from import_pipeline.store.imports import unit_of_work
+from import_pipeline.store.unit_of_work import sql_units
 from import_pipeline_tests.data_files import open_plain, real_file
 
 pytestmark = pytest.mark.postgres
@@ -49,7 +50,7 @@ def test_a_chunk_that_matches_existing_references_scans_no_table(pg_engine):
 
 def test_server_side_ids_are_time_ordered(pg_engine):
     _, [batch] = register_import(
-        pg_engine,
+        sql_units(pg_engine),
         ImportRecord(source_name="ids", processor_name="tests", processor_version="1"),
         [str(real_file(SOURCE))],
     )

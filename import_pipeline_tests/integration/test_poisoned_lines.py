@@ -33,6 +33,7 @@ from import_pipeline.services.planning import start_and_plan
 from import_pipeline.services.registration import register_import
 from import_pipeline.store.errors import describe_db_error, is_data_rejection
 from import_pipeline.store.imports import unit_of_work
+from import_pipeline.store.unit_of_work import sql_units
 from import_pipeline_tests.data_files import open_plain, real_file
 
 GOOD_LINES = 2_500
@@ -67,13 +68,13 @@ def import_source(engine: sa.Engine, lines: list[bytes], tmp_path: Path) -> Reco
     source = tmp_path / "poisoned.jsonl"
     source.write_bytes(b"".join(line.rstrip(b"\n") + b"\n" for line in lines))
     record, _ = register_import(
-        engine,
+        sql_units(engine),
         ImportRecord(source_name="poison", processor_name="tests", processor_version="1"),
         [str(source)],
     )
-    for batch_id in start_and_plan(engine, record.id, 50_000):
+    for batch_id in start_and_plan(sql_units(engine), record.id, 50_000):
         process_batch(engine, batch_id, ingest_chunk, chunk_size=CHUNK_SIZE, writers=2)
-    return finalise_record(engine, record.id)
+    return finalise_record(sql_units(engine), record.id)
 
 
 def import_with_poison(engine, tmp_path, poisoned: list[bytes]) -> tuple[RecordSummary, dict]:

@@ -15,6 +15,7 @@ from import_pipeline.services.batches import process_batch
 from import_pipeline.services.planning import start_and_plan
 from import_pipeline.services.progress import RecordProgressReader
 from import_pipeline.store.imports import unit_of_work
+from import_pipeline.store.unit_of_work import sql_units
 from import_pipeline_tests.data_files import non_blank_lines, real_file
 from import_pipeline_tests.integration.test_import_job import register
 
@@ -72,7 +73,7 @@ def test_a_batch_in_worker_processes_reports_progress_while_they_run(
     monkeypatch.setattr(batch_workers, "WAIT_TICK_SECONDS", 0.02)  # workers take > 0.1 s
     source = real_file(SOURCE)
     record_id = register(pg_engine, source)
-    [batch_id] = start_and_plan(pg_engine, record_id, 50_000)
+    [batch_id] = start_and_plan(sql_units(pg_engine), record_id, 50_000)
     seen = []
     process_batch(
         pg_engine,
@@ -97,7 +98,7 @@ def test_record_progress_counts_settled_lines_of_a_known_total(engine):
         before = reader.read(imports)
     assert before.total_lines is None  # not planned yet: the size is unknown
     assert before.settled == 0
-    batch_ids = start_and_plan(engine, record_id, 2_000)
+    batch_ids = start_and_plan(sql_units(engine), record_id, 2_000)
     with unit_of_work(engine) as imports:
         planned = reader.read(imports)
     assert planned.total_lines == 7159 and planned.settled == 0

@@ -30,6 +30,7 @@ from import_pipeline.store.tables import (
     import_result,
     reference,
 )
+from import_pipeline.store.unit_of_work import sql_units
 
 
 def doi_line(n):
@@ -56,13 +57,13 @@ def write_source(path, count, *, blank_every=0, invalid_every=0):
 def imported(engine, *paths, batch_size=20):
     """A record imported through the services, as a run imports it; its id and batches."""
     record, _ = register_import(
-        engine,
+        sql_units(engine),
         ImportRecord(source_name="checks", processor_name="tests", processor_version="1"),
         [str(path) for path in paths],
     )
-    for batch_id in start_and_plan(engine, record.id, batch_size):
+    for batch_id in start_and_plan(sql_units(engine), record.id, batch_size):
         process_batch(engine, batch_id, ingest_chunk, chunk_size=7)
-    summary = finalise_record(engine, record.id)
+    summary = finalise_record(sql_units(engine), record.id)
     return record.id, summary.batches
 
 
@@ -193,14 +194,14 @@ def test_a_batch_whose_source_failed_is_not_held_to_its_lines(engine, tmp_path):
     kept = write_source(tmp_path / "kept.jsonl", 5)
     gone = write_source(tmp_path / "gone.jsonl", 5)
     record, _ = register_import(
-        engine,
+        sql_units(engine),
         ImportRecord(source_name="checks", processor_name="tests", processor_version="1"),
         [str(kept), str(gone)],
     )
     gone.unlink()
-    for batch_id in start_and_plan(engine, record.id, 20):
+    for batch_id in start_and_plan(sql_units(engine), record.id, 20):
         process_batch(engine, batch_id, ingest_chunk, chunk_size=7)
-    finalise_record(engine, record.id)
+    finalise_record(sql_units(engine), record.id)
     outcome = results_complete(engine, record.id)
     assert outcome.passed, outcome.description
     assert outcome.metadata["batches_source_failed"] == 1
@@ -209,7 +210,7 @@ def test_a_batch_whose_source_failed_is_not_held_to_its_lines(engine, tmp_path):
 
 def test_an_unfinished_batch_fails_results_complete(engine, tmp_path):
     record, _ = register_import(
-        engine,
+        sql_units(engine),
         ImportRecord(source_name="checks", processor_name="tests", processor_version="1"),
         [str(write_source(tmp_path / "later.jsonl", 5))],
     )

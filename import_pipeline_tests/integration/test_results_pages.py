@@ -11,17 +11,18 @@ from import_pipeline.services.batches import process_batch
 from import_pipeline.services.planning import start_and_plan
 from import_pipeline.services.registration import register_import
 from import_pipeline.store.imports import unit_of_work
+from import_pipeline.store.unit_of_work import sql_units
 
 
 @pytest.mark.parametrize("page_size", [1, 7, 49, 1000])
 def test_all_results_reads_every_page_once_in_source_order(engine, monkeypatch, page_size):
     with resources.as_file(resources.files("import_pipeline.samples") / "demo.jsonl") as demo:
         record, _ = register_import(
-            engine,
+            sql_units(engine),
             ImportRecord(source_name="pages", processor_name="tests", processor_version="1"),
             [str(demo), str(demo)],
         )
-        for batch_id in start_and_plan(engine, record.id, batch_size=20):
+        for batch_id in start_and_plan(sql_units(engine), record.id, batch_size=20):
             process_batch(engine, batch_id, ingest_chunk, chunk_size=10)
     monkeypatch.setattr(cli, "_RESULTS_PAGE", page_size)
     with unit_of_work(engine) as imports:

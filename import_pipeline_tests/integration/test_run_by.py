@@ -18,6 +18,7 @@ from import_pipeline.orchestration.sensors import registered_batches_sensor
 from import_pipeline.services.registration import register_import
 from import_pipeline.store.imports import unit_of_work
 from import_pipeline.store.tables import import_batch
+from import_pipeline.store.unit_of_work import sql_units
 from import_pipeline_tests.data_files import sdk_sample
 from import_pipeline_tests.integration.test_sensors_and_schedule import (  # noqa: F401 (fixture)
     settings_env,
@@ -27,7 +28,7 @@ from import_pipeline_tests.integration.test_sensors_and_schedule import (  # noq
 
 def registered(engine, run_by):
     record, _ = register_import(
-        engine,
+        sql_units(engine),
         ImportRecord(
             source_name=str(run_by), processor_name="p", processor_version="1", run_by=run_by
         ),

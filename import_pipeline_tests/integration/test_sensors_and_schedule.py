@@ -34,6 +34,7 @@ from import_pipeline.services.registration import add_batch, open_record, regist
 from import_pipeline.settings import SettingsError, get_settings, load_settings
 from import_pipeline.store.imports import unit_of_work
 from import_pipeline.store.tables import import_batch
+from import_pipeline.store.unit_of_work import sql_units
 from import_pipeline_tests.data_files import non_blank_lines, sdk_sample
 from import_pipeline_tests.unit.test_landing import refuse_to_open
 
@@ -183,7 +184,7 @@ def test_a_file_whose_sidecar_is_fixed_is_registered_at_a_later_tick(settings_en
 def test_registered_batches_get_one_run_each(settings_env, sqlite_url):
     engine = DatabaseResource(database_url=sqlite_url).engine
     record, [batch] = register_import(
-        engine,
+        sql_units(engine),
         ImportRecord(source_name="api", processor_name="p", processor_version="1"),
         [str(sdk_sample("eppi_import.jsonl"))],
     )
@@ -319,7 +320,7 @@ def test_batches_added_over_http_run_at_once_and_the_record_waits_for_finalise(
     """A record the importer finalises: each batch gets its own run, the record stays open."""
     engine = DatabaseResource(database_url=sqlite_url).engine
     record = open_record(
-        engine,
+        sql_units(engine),
         ImportRecord(
             source_name="api",
             processor_name="p",
@@ -330,7 +331,7 @@ def test_batches_added_over_http_run_at_once_and_the_record_waits_for_finalise(
     job = build_definitions().resolve_job_def("import_references")
     with instance_for_test() as instance:
         for sample in ("eppi_import.jsonl", "eppi_import_with_raw.jsonl"):
-            batch = add_batch(engine, record.id, str(sdk_sample(sample)))
+            batch = add_batch(sql_units(engine), record.id, str(sdk_sample(sample)))
             result = tick(registered_batches_sensor, instance)  # no grace period
             [request] = result.run_requests
             assert request.run_key == f"batches:{batch.id}"
@@ -347,7 +348,7 @@ def test_batches_added_over_http_run_at_once_and_the_record_waits_for_finalise(
                 assert imports.get_record(record.id).status == ImportRecordStatus.STARTED
                 assert imports.get_batch(batch.id).status == ImportBatchStatus.COMPLETED
             assert tick(registered_batches_sensor, instance).run_requests == []
-    finalise_record(engine, record.id, by=FinalisedBy.IMPORTER)
+    finalise_record(sql_units(engine), record.id, by=FinalisedBy.IMPORTER)
     with unit_of_work(engine) as imports:
         assert imports.get_record(record.id).status == ImportRecordStatus.COMPLETED
         counts = imports.count_results(record_id=record.id)

@@ -27,6 +27,7 @@ from import_pipeline.sources import fingerprint_file
 from import_pipeline.store.imports import unit_of_work
 from import_pipeline.store.migrations import alembic_config, upgrade_schema
 from import_pipeline.store.tables import import_batch, import_result
+from import_pipeline.store.unit_of_work import sql_units
 
 CHANGED = "source changed since it was registered: "
 
@@ -45,7 +46,7 @@ def write_lines(path, count, start=1):
 
 def register(engine, path):
     record, _ = register_import(
-        engine,
+        sql_units(engine),
         ImportRecord(source_name="fingerprints", processor_name="tests", processor_version="1"),
         [str(path)],
     )
@@ -55,7 +56,7 @@ def register(engine, path):
 def process_all(engine, record_id, batch_ids, **kwargs):
     for batch_id in batch_ids:
         process_batch(engine, batch_id, ingest_chunk, chunk_size=25, **kwargs)
-    return finalise_record(engine, record_id)
+    return finalise_record(sql_units(engine), record_id)
 
 
 def result_lines(engine, record_id):
@@ -102,7 +103,7 @@ def test_a_file_changed_between_planning_and_processing_fails_its_batches(
     monkeypatch.setattr(batches, "MIN_LINES_PER_WORKER", 10)  # 40-line ranges: 2 workers
     source = write_lines(tmp_path / "refs.jsonl", 100)  # 72 bytes a line
     record_id = register(engine, source)
-    batch_ids = start_and_plan(engine, record_id, 40)
+    batch_ids = start_and_plan(sql_units(engine), record_id, 40)
     change(source)
 
     summary = process_all(engine, record_id, batch_ids, workers=workers)
@@ -162,7 +163,7 @@ def test_a_file_cut_short_while_its_batch_reads_it_fails_after_settling_what_was
 ):
     source = write_lines(tmp_path / "refs.jsonl", lines)
     record_id = register(engine, source)
-    [batch_id] = start_and_plan(engine, record_id, 50_000)
+    [batch_id] = start_and_plan(sql_units(engine), record_id, 50_000)
 
     report = process_batch(engine, batch_id, cutting_ingest(source, CUT_TO), chunk_size=100)
 
@@ -175,7 +176,7 @@ def test_a_file_cut_short_while_its_batch_reads_it_fails_after_settling_what_was
     assert details.endswith(
         f"; {read:,} lines of the batch had been imported before that, the rest were not"
     )
-    summary = finalise_record(engine, record_id)
+    summary = finalise_record(sql_units(engine), record_id)
     assert summary.record.status == ImportRecordStatus.FAILED
     assert summary.record.failure_details.startswith(
         f"1 of 1 source(s) changed since it was registered ({read:,} lines imported): {source}: "
@@ -185,11 +186,13 @@ def test_a_file_cut_short_while_its_batch_reads_it_fails_after_settling_what_was
 def test_an_unchanged_file_reimports_and_resumes_with_its_fingerprint(engine, tmp_path):
     source = write_lines(tmp_path / "refs.jsonl", 100)
     record_id = register(engine, source)
-    batch_ids = start_and_plan(engine, record_id, 40)
+    batch_ids = start_and_plan(sql_units(engine), record_id, 40)
     with unit_of_work(engine) as imports:
         planned = [imports.get_batch(batch_id).source_fingerprint for batch_id in batch_ids]
     assert planned == [fingerprint_file(str(source))] * 3
-    assert start_and_plan(engine, record_id, 40) == batch_ids  # planning again: idempotent
+    assert (
+        start_and_plan(sql_units(engine), record_id, 40) == batch_ids
+    )  # planning again: idempotent
 
     # A run that died in the last batch: half of its lines settled, the batch started.
     for batch_id in batch_ids:
@@ -206,7 +209,7 @@ def test_an_unchanged_file_reimports_and_resumes_with_its_fingerprint(engine, tm
             .values(status=ImportBatchStatus.STARTED)
         )
 
-    assert start_and_plan(engine, record_id, 40) == [batch_ids[-1]]
+    assert start_and_plan(sql_units(engine), record_id, 40) == [batch_ids[-1]]
     summary = process_all(engine, record_id, [batch_ids[-1]])
     assert [b.status for b in summary.batches] == [ImportBatchStatus.COMPLETED] * 3
     assert summary.record.status == ImportRecordStatus.COMPLETED
@@ -218,7 +221,7 @@ def test_a_batch_planned_before_fingerprints_still_imports_and_gets_one(engine, 
     source = write_lines(tmp_path / "refs.jsonl", 30)
     if how == "fingerprint-cleared":
         record_id = register(engine, source)
-        batch_ids = start_and_plan(engine, record_id, 20)
+        batch_ids = start_and_plan(sql_units(engine), record_id, 20)
         with engine.begin() as connection:
             connection.execute(sa.update(import_batch).values(source_fingerprint=None))
     else:  # rows written by the code of revision 0005: no fingerprint column yet
@@ -242,7 +245,7 @@ def test_a_batch_planned_before_fingerprints_still_imports_and_gets_one(engine, 
                 )
         upgrade_schema(engine)
         record_id = record.id
-        batch_ids = start_and_plan(engine, record_id, 20)
+        batch_ids = start_and_plan(sql_units(engine), record_id, 20)
     with unit_of_work(engine) as imports:
         assert [b.source_fingerprint for b in imports.list_batches(record_id)] == [None, None]
 
@@ -269,11 +272,11 @@ def test_a_record_fails_only_when_none_of_its_sources_could_be_imported_whole(
     changed = write_lines(tmp_path / "changed.jsonl", 100)
     second = write_lines(tmp_path / "second.jsonl", 10, start=1001)
     record, _ = register_import(
-        engine,
+        sql_units(engine),
         ImportRecord(source_name="two", processor_name="tests", processor_version="1"),
         [str(changed), str(second)],
     )
-    batch_ids = start_and_plan(engine, record.id, 40)
+    batch_ids = start_and_plan(sql_units(engine), record.id, 40)
     truncate(changed)
     if other == "missing":
         second.unlink()

@@ -20,6 +20,7 @@ from import_pipeline.services.planning import start_and_plan
 from import_pipeline.store.engine import create_db_engine
 from import_pipeline.store.imports import unit_of_work
 from import_pipeline.store.tables import external_identifier, reference
+from import_pipeline.store.unit_of_work import sql_units
 from import_pipeline_tests.integration.test_import_job import register
 
 pytestmark = pytest.mark.postgres
@@ -60,7 +61,7 @@ def test_retrying_at_every_attempt_then_completed_once_the_fault_clears(
         )
     )
     record_id = register(pg_engine, source)
-    [batch_id] = start_and_plan(pg_engine, record_id, 100)
+    [batch_id] = start_and_plan(sql_units(pg_engine), record_id, 100)
     with pg_engine.connect() as blocker:
         blocker.begin()
         hold_identifier(blocker, 2)

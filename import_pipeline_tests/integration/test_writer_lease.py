@@ -29,13 +29,14 @@ from import_pipeline.services.writer_lease import (
 from import_pipeline.settings import get_settings
 from import_pipeline.store.imports import unit_of_work
 from import_pipeline.store.tables import import_record
+from import_pipeline.store.unit_of_work import sql_units
 from import_pipeline_tests.data_files import non_blank_lines, sdk_sample
 from import_pipeline_tests.e2e.test_process_faults import execute, wait_for_results
 
 
 def a_record(engine):
     record, _ = register_import(
-        engine,
+        sql_units(engine),
         ImportRecord(source_name="lease", processor_name="p", processor_version="1"),
         [str(sdk_sample("eppi_import.jsonl"))],
     )
@@ -124,7 +125,7 @@ def test_a_second_run_while_the_first_writes_fails_without_writing(
     record = uuid.UUID(
         str(
             register_import(
-                pg_engine,
+                sql_units(pg_engine),
                 ImportRecord(source_name="two", processor_name="p", processor_version="1"),
                 [str(source)],
             )[0].id

@@ -1,0 +1,172 @@
+"""The unit of work the services run in, and the import store they reach through it.
+
+A service asks a `UnitOfWorkFactory` for a unit of work, reaches the import records,
+batches and results only through its `imports` store while it is active, and calls
+`commit()` to keep what it wrote: leaving the block without committing (or with an
+error) rolls everything back. The SQL implementation is `store.unit_of_work`; the
+tests have an in-memory one, so that a service can be tested without a database.
+"""
+
+import datetime
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from types import TracebackType
+from typing import Any, Protocol, Self
+
+from import_pipeline.domain.models import (
+    ImportBatch,
+    ImportRecord,
+    ImportResult,
+    SourceFingerprint,
+)
+from import_pipeline.domain.statuses import ImportResultStatus
+
+
+class ImportStore(Protocol):
+    """The import tables as the services see them (`store.imports.ImportRepository`)."""
+
+    def add_record(self, record: ImportRecord) -> None:
+        """Insert a new record."""
+        ...
+
+    def get_record(self, record_id: uuid.UUID, *, for_update: bool = False) -> ImportRecord | None:
+        """The record with `record_id`, or None."""
+        ...
+
+    def list_records(self, *, limit: int = 100, offset: int = 0) -> list[ImportRecord]:
+        """Records, newest first."""
+        ...
+
+    def save_record(self, record: ImportRecord) -> None:
+        """Write a record's status, failure details and update time."""
+        ...
+
+    def writer_lease(
+        self, record_id: uuid.UUID
+    ) -> tuple[str | None, datetime.datetime | None] | None:
+        """The record's lease holder and when it last renewed (row locked), or None."""
+        ...
+
+    def set_writer_lease(self, record_id: uuid.UUID, run_id: str, now: datetime.datetime) -> None:
+        """Give the record's lease to `run_id`, renewed at `now`."""
+        ...
+
+    def renew_writer_lease(self, record_id: uuid.UUID, run_id: str, now: datetime.datetime) -> bool:
+        """Renew `run_id`'s lease; False when another run holds it now."""
+        ...
+
+    def release_writer_lease(self, record_id: uuid.UUID, run_id: str) -> None:
+        """Free the record's lease if `run_id` holds it."""
+        ...
+
+    def add_batches(self, batches: Sequence[ImportBatch]) -> None:
+        """Insert new batches."""
+        ...
+
+    def get_batch(self, batch_id: uuid.UUID) -> ImportBatch | None:
+        """The batch with `batch_id`, or None."""
+        ...
+
+    def list_batches(self, record_id: uuid.UUID) -> list[ImportBatch]:
+        """The record's batches in source order."""
+        ...
+
+    def records_with_waiting_batches(
+        self,
+        registered_before: datetime.datetime,
+        limit: int = 100,
+        *,
+        lease_stale_before: datetime.datetime | None = None,
+    ) -> list[tuple[ImportRecord, list[uuid.UUID]]]:
+        """Open records (created or started) with batches still `created`, oldest first."""
+        ...
+
+    def save_batch(self, batch: ImportBatch) -> None:
+        """Write a batch's range, status, failure details, source lines and update time."""
+        ...
+
+    def save_source_fingerprint(self, batch_id: uuid.UUID, fingerprint: SourceFingerprint) -> None:
+        """Record what identifies the batch's source content (see `ImportBatch`)."""
+        ...
+
+    def settled_lines(self, batch_id: uuid.UUID) -> set[int]:
+        """Line numbers of the batch that already have a terminal result."""
+        ...
+
+    def write_results(self, batch_id: uuid.UUID, results: Iterable[dict[str, Any]]) -> int:
+        """Insert or settle results of the batch: one row per line, ever."""
+        ...
+
+    def result_statuses(self, batch_id: uuid.UUID) -> list[str]:
+        """The distinct result statuses of a batch."""
+        ...
+
+    def count_results(
+        self, *, record_id: uuid.UUID | None = None, batch_id: uuid.UUID | None = None
+    ) -> dict[str, int]:
+        """Counts of results by status (all six statuses, zeros included) and by outcome."""
+        ...
+
+    def list_results(
+        self,
+        *,
+        record_id: uuid.UUID | None = None,
+        batch_id: uuid.UUID | None = None,
+        status: ImportResultStatus | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[ImportResult]:
+        """Results of a record or batch in source order, optionally of one status."""
+        ...
+
+    def results_after_line(
+        self,
+        batch_id: uuid.UUID,
+        after_line: int,
+        limit: int,
+        status: ImportResultStatus | None = None,
+    ) -> list[ImportResult]:
+        """Up to `limit` results of the batch after `after_line`, in line order."""
+        ...
+
+    def failure_samples(self, record_id: uuid.UUID, limit: int = 5) -> list[str]:
+        """Up to `limit` failure details of the record's failed lines, in line order."""
+        ...
+
+    def failed_results(self, record_id: uuid.UUID, limit: int) -> list[ImportResult]:
+        """Up to `limit` failed and partially failed results of the record, in line order."""
+        ...
+
+    def line_failures(self, batch_id: uuid.UUID, limit: int) -> list[str]:
+        """Failure details of the batch's failed and partially failed lines, in line order."""
+        ...
+
+
+class UnitOfWork(Protocol):
+    """One transaction: the store while it is active; commits only when asked."""
+
+    @property
+    def imports(self) -> ImportStore:
+        """The import store, while the unit of work is active."""
+        ...
+
+    def __enter__(self) -> Self:
+        """Begin the transaction."""
+        ...
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        """Roll back what was not committed, and end the transaction."""
+        ...
+
+    def commit(self) -> None:
+        """Keep what was written so far."""
+        ...
+
+
+UnitOfWorkFactory = Callable[[], UnitOfWork]
+"""Makes a new unit of work: what a service is given instead of a database engine."""
