@@ -29,18 +29,18 @@ from import_pipeline.api.translate import (
     result_read,
 )
 from import_pipeline.domain.errors import ImportPipelineError
-from import_pipeline.domain.models import ImportRecord, ImportResult
+from import_pipeline.domain.models import ImportRecord
 from import_pipeline.domain.statuses import ImportRecordStatus, ImportResultStatus, RunBy
 from import_pipeline.error_map import EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE, outcome_of
 from import_pipeline.orchestration.instance import instance_home
-from import_pipeline.services.finalise import RecordSummary, batch_counts, summarise
+from import_pipeline.services.finalise import RecordSummary
 from import_pipeline.services.planning import estimate_batch_count
+from import_pipeline.services.queries import record_report, record_summary
 from import_pipeline.services.registration import register_import
-from import_pipeline.services.results_pages import ResultCursor, results_page
+from import_pipeline.services.results_pages import all_results
 from import_pipeline.settings import get_settings
 from import_pipeline.store.engine import create_db_engine, describe_url
 from import_pipeline.store.errors import driver_message
-from import_pipeline.store.imports import ImportRepository, unit_of_work
 from import_pipeline.store.migrations import upgrade_schema
 from import_pipeline.store.unit_of_work import sql_units
 from import_pipeline.terminal_progress import record_progress_bar
@@ -137,11 +137,6 @@ def _parse_record_id(value: str) -> uuid.UUID:
         raise UsageError(f"{value!r} is not an import record id (a UUID)") from None
 
 
-def _batch_counts(engine: sa.Engine, summary: RecordSummary) -> dict[str, dict[str, int]]:
-    with unit_of_work(engine) as imports:
-        return batch_counts(imports, summary)
-
-
 def _print_summary(summary: RecordSummary, counts: dict[str, dict[str, int]]) -> None:
     record = summary.record
     click.echo(f"import record {record.id} ({record.source_name}): {record.status}")
@@ -223,9 +218,8 @@ def _launch_and_report(
                 chunk_size=settings.chunk_size,
                 concurrency=max(1, min(concurrency or settings.concurrency, batches)),
             )
-        with unit_of_work(engine) as imports:
-            summary = summarise(imports, record.id)
-        counts = _batch_counts(engine, summary)
+        report = record_report(sql_units(engine), record.id)
+        summary, counts = report.summary, report.batch_counts
     if as_json:
         click.echo(json.dumps(record_cli_json(record_read(summary, counts)), indent=2))
     else:
@@ -376,8 +370,7 @@ def register(
     fields = {"search_string": search_string, "expected_reference_count": expected_count}
     engine, record = _register(list(sources), source_name, fields, RunBy.DAEMON)
     add_partition(record.id, instance)
-    with unit_of_work(engine) as imports:
-        summary = summarise(imports, record.id)
+    summary = record_summary(sql_units(engine), record.id)
     if as_json:
         click.echo(json.dumps(record_cli_json(record_read(summary)), indent=2))
     else:
@@ -400,8 +393,7 @@ def rerun(record_id: str, batch_size: int | None, concurrency: int | None, as_js
     parsed = _parse_record_id(record_id)
     instance = _open_instance()
     engine = _engine()
-    with unit_of_work(engine) as imports:
-        record = summarise(imports, parsed).record
+    record = record_summary(sql_units(engine), parsed).record
     code = _launch_and_report(
         engine, record, instance, batch_size=batch_size, concurrency=concurrency, as_json=as_json
     )
@@ -428,9 +420,8 @@ def status(record_id: str, as_json: bool) -> None:
     """Show a record, its batches with statuses and its results counted by status."""
     parsed = _parse_record_id(record_id)
     engine = _engine()
-    with unit_of_work(engine) as imports:
-        summary = summarise(imports, parsed)
-    counts = _batch_counts(engine, summary)
+    report = record_report(sql_units(engine), parsed)
+    summary, counts = report.summary, report.batch_counts
     if as_json:
         click.echo(json.dumps(record_cli_json(record_read(summary, counts)), indent=2))
     else:
@@ -454,33 +445,16 @@ def results(record_id: str, status_filter: str | None, as_json: bool) -> None:
     """
     parsed = _parse_record_id(record_id)
     status = ImportResultStatus(status_filter) if status_filter else None
-    with unit_of_work(_engine()) as imports:
-        rows = _all_results(imports, parsed, status)
-        if as_json:
-            _echo_json_array(result_cli_json(result_read(row)) for row in rows)
-            return
-        for row in rows:
-            reference = row.reference_id or "-"
-            details = f"  {row.failure_details}" if row.failure_details else ""
-            click.echo(
-                f"{row.import_batch_id} line {row.line_number}: {row.status} {reference}{details}"
-            )
-
-
-_RESULTS_PAGE = 10_000
-
-
-def _all_results(
-    imports: ImportRepository, record_id: uuid.UUID, status: ImportResultStatus | None
-) -> Iterator[ImportResult]:
-    """Every result of the record in source order, read page by page (cursor)."""
-    after = None
-    while True:
-        page = results_page(imports, record_id, limit=_RESULTS_PAGE, after=after, status=status)
-        yield from page
-        if len(page) < _RESULTS_PAGE:
-            return
-        after = ResultCursor.after(page[-1])
+    rows = all_results(sql_units(_engine()), parsed, status=status)
+    if as_json:
+        _echo_json_array(result_cli_json(result_read(row)) for row in rows)
+        return
+    for row in rows:
+        reference = row.reference_id or "-"
+        details = f"  {row.failure_details}" if row.failure_details else ""
+        click.echo(
+            f"{row.import_batch_id} line {row.line_number}: {row.status} {reference}{details}"
+        )
 
 
 def _echo_json_array(items: Iterable[dict[str, Any]]) -> None:

@@ -9,6 +9,7 @@ makes the database count its way past every skipped row.
 """
 
 import uuid
+from collections.abc import Iterator
 from typing import NamedTuple
 
 from import_pipeline.domain.errors import DomainError, UnknownRecordError
@@ -123,3 +124,25 @@ def read_results(
         if imports.get_record(record_id) is None:
             raise UnknownRecordError(f"no import record with id {record_id}")
         return imports.list_results(record_id=record_id, status=status, limit=limit, offset=offset)
+
+
+def all_results(
+    units: UnitOfWorkFactory,
+    record_id: uuid.UUID,
+    *,
+    status: ImportResultStatus | None = None,
+    page_size: int = 10_000,
+) -> Iterator[ImportResult]:
+    """Every result of the record in source order, read a page (and a unit of work) at a time.
+
+    Memory stays flat however many lines the record has; each page starts after the
+    last result of the one before (the cursor), so a page never repeats or skips one.
+    """
+    after: ResultCursor | None = None
+    while True:
+        with units() as uow:
+            page = results_page(uow.imports, record_id, limit=page_size, after=after, status=status)
+        yield from page
+        if len(page) < page_size:
+            return
+        after = ResultCursor.after(page[-1])
