@@ -64,7 +64,7 @@ def api_on_store(engine):
     )
     batch = add_batch(sql_units(engine), record.id, "https://storage.test/a.jsonl")
     KNOWN.update(record_id=record.id, batch_id=batch.id)
-    APP.state.engine = engine
+    APP.state.engine, APP.state.units = engine, sql_units(engine)
     yield
     KNOWN.clear()
 

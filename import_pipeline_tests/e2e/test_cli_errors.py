@@ -16,7 +16,7 @@ import pytest
 from import_pipeline.domain.statuses import RunBy
 from import_pipeline.store.engine import create_db_engine
 from import_pipeline.store.imports import unit_of_work
-from import_pipeline_tests.data_files import real_file, sdk_sample
+from import_pipeline_tests.data_files import sdk_sample
 
 CLI = [sys.executable, "-m", "import_pipeline.cli"]
 
@@ -179,21 +179,3 @@ def test_a_source_url_with_credentials_is_refused_without_repeating_them(env):
     )
     line = assert_one_line(completed, "must not contain user information")
     assert "s3cret" not in completed.stderr + completed.stdout and "reader" not in line
-
-
-def test_an_import_in_step_processes_prints_its_summary_and_no_dagster_log(env, tmp_path):
-    source = real_file("synergy_Meijboom_2021.jsonl.gz")
-    completed = run(
-        "import",
-        str(source),
-        "--source-name",
-        "x",
-        "--batch-size",
-        "300",
-        "--concurrency",
-        "2",
-        env=env,
-    )
-    assert completed.returncode == 0, completed.stderr
-    assert "results: completed 882" in completed.stdout
-    assert completed.stderr == ""  # no DEBUG line per step process
