@@ -116,7 +116,7 @@ def plan_import_batches(
                 database.units, record_id, context.partition_key, processor_name="dagster-ui"
             )
         wait_and_claim(
-            database.engine,
+            database.units,
             record_id,
             context.run_id,
             lease_seconds=step_settings.resolve().writer_lease_seconds,
@@ -180,7 +180,7 @@ def process_import_batch(  # noqa: PLR0917 (Dagster passes resources and inputs 
     stop_when_terminated = _stop_when_terminated(context)
     record_id = _record_id(context)
     lease = LeaseKeeper(
-        database.engine, record_id, context.run_id, lease_seconds=settings.writer_lease_seconds
+        database.units, record_id, context.run_id, lease_seconds=settings.writer_lease_seconds
     )
 
     def on_progress(batch: BatchProgress) -> None:
@@ -193,7 +193,7 @@ def process_import_batch(  # noqa: PLR0917 (Dagster passes resources and inputs 
         batch = planned_batch(database.units, uuid.UUID(batch_id))
         context.log.info(f"batch {batch_id}: {batch.label} from {batch.storage_url}")
         claim_record(
-            database.engine,
+            database.units,
             record_id,
             context.run_id,
             lease_seconds=settings.writer_lease_seconds,
@@ -278,7 +278,7 @@ def finalise_import_record(
     except DomainError as error:
         raise Failure(description=str(error), allow_retries=False) from None
     finally:
-        release_record(database.engine, record_id, context.run_id)
+        release_record(database.units, record_id, context.run_id)
     run = context.instance.get_run_record_by_id(context.run_id)
     started = run.start_time if run and run.start_time else time.time()
     metadata = record_metadata(

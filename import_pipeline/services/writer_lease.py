@@ -15,11 +15,9 @@ import time
 import uuid
 from collections.abc import Callable
 
-import sqlalchemy as sa
-
 from import_pipeline.domain.errors import DomainError, UnknownRecordError
 from import_pipeline.domain.models import utc_now
-from import_pipeline.store.imports import unit_of_work
+from import_pipeline.services.unit_of_work import UnitOfWorkFactory
 
 HEARTBEAT_SECONDS = 5.0
 # How often a run waiting for a busy record looks again.
@@ -34,7 +32,7 @@ class RecordBusyError(DomainError):
 
 
 def claim_record(
-    engine: sa.Engine,
+    units: UnitOfWorkFactory,
     record_id: uuid.UUID,
     run_id: str,
     *,
@@ -43,7 +41,8 @@ def claim_record(
 ) -> None:
     """Take (or renew) the record's lease for `run_id`; raise `RecordBusyError` if held."""
     now = utc_now()
-    with unit_of_work(engine) as imports:
+    with units() as uow:
+        imports = uow.imports
         lease = imports.writer_lease(record_id)
         if lease is None:
             raise UnknownRecordError(f"no import record with id {record_id}")
@@ -56,10 +55,11 @@ def claim_record(
                 f"(last seen {age:.0f} s ago); only one run writes a record at a time"
             )
         imports.set_writer_lease(record_id, run_id, now)
+        uow.commit()
 
 
 def wait_and_claim(
-    engine: sa.Engine,
+    units: UnitOfWorkFactory,
     record_id: uuid.UUID,
     run_id: str,
     *,
@@ -76,7 +76,7 @@ def wait_and_claim(
     while True:
         try:
             claim_record(
-                engine,
+                units,
                 record_id,
                 run_id,
                 lease_seconds=lease_seconds,
@@ -100,7 +100,7 @@ class LeaseKeeper:
 
     def __init__(
         self,
-        engine: sa.Engine,
+        units: UnitOfWorkFactory,
         record_id: uuid.UUID,
         run_id: str,
         *,
@@ -108,7 +108,7 @@ class LeaseKeeper:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """Keep `run_id`'s lease on the record, which it has claimed already."""
-        self.engine = engine
+        self.units = units
         self.record_id = record_id
         self.run_id = run_id
         self.interval = heartbeat_seconds(lease_seconds)
@@ -121,8 +121,9 @@ class LeaseKeeper:
         if now - self._last < self.interval:
             return
         self._last = now
-        with unit_of_work(self.engine) as imports:
-            renewed = imports.renew_writer_lease(self.record_id, self.run_id, utc_now())
+        with self.units() as uow:
+            renewed = uow.imports.renew_writer_lease(self.record_id, self.run_id, utc_now())
+            uow.commit()
         if not renewed:
             raise RecordBusyError(
                 f"import record {self.record_id}: run {self.run_id} lost its writer lease "
@@ -130,7 +131,8 @@ class LeaseKeeper:
             )
 
 
-def release_record(engine: sa.Engine, record_id: uuid.UUID, run_id: str) -> None:
+def release_record(units: UnitOfWorkFactory, record_id: uuid.UUID, run_id: str) -> None:
     """Give up `run_id`'s lease on the record (no-op if another run holds it)."""
-    with unit_of_work(engine) as imports:
-        imports.release_writer_lease(record_id, run_id)
+    with units() as uow:
+        uow.imports.release_writer_lease(record_id, run_id)
+        uow.commit()

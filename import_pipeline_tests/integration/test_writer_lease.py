@@ -62,27 +62,31 @@ def holder(engine, record_id):
 
 def test_a_free_record_is_claimed_and_its_holder_may_claim_again(engine):
     record_id = a_record(engine)
-    claim_record(engine, record_id, "run-a", lease_seconds=30)
-    claim_record(engine, record_id, "run-a", lease_seconds=30)
+    claim_record(sql_units(engine), record_id, "run-a", lease_seconds=30)
+    claim_record(sql_units(engine), record_id, "run-a", lease_seconds=30)
     assert holder(engine, record_id) == "run-a"
 
 
 def test_a_fresh_lease_of_another_run_is_refused_naming_it(engine):
     record_id = a_record(engine)
-    claim_record(engine, record_id, "run-a", lease_seconds=30)
+    claim_record(sql_units(engine), record_id, "run-a", lease_seconds=30)
     with pytest.raises(RecordBusyError, match="being written by run run-a"):
-        claim_record(engine, record_id, "run-b", lease_seconds=30)
+        claim_record(sql_units(engine), record_id, "run-b", lease_seconds=30)
     assert holder(engine, record_id) == "run-a"
 
 
 def test_a_stale_lease_or_a_finished_holder_gives_the_record_up(engine):
     record_id = a_record(engine)
-    claim_record(engine, record_id, "run-a", lease_seconds=30)
+    claim_record(sql_units(engine), record_id, "run-a", lease_seconds=30)
     age_lease(engine, record_id, 31)  # run-a stopped renewing: killed outright
-    claim_record(engine, record_id, "run-b", lease_seconds=30)
+    claim_record(sql_units(engine), record_id, "run-b", lease_seconds=30)
     assert holder(engine, record_id) == "run-b"
     claim_record(
-        engine, record_id, "run-c", lease_seconds=30, holder_finished={"run-b"}.__contains__
+        sql_units(engine),
+        record_id,
+        "run-c",
+        lease_seconds=30,
+        holder_finished={"run-b"}.__contains__,
     )
     assert holder(engine, record_id) == "run-c"
 
@@ -90,27 +94,29 @@ def test_a_stale_lease_or_a_finished_holder_gives_the_record_up(engine):
 def test_a_holder_that_lost_its_lease_stops_and_release_frees_it(engine, monkeypatch):
     record_id = a_record(engine)
     clock = [0.0]
-    claim_record(engine, record_id, "run-a", lease_seconds=30)
-    keeper = LeaseKeeper(engine, record_id, "run-a", lease_seconds=30, clock=lambda: clock[0])
+    claim_record(sql_units(engine), record_id, "run-a", lease_seconds=30)
+    keeper = LeaseKeeper(
+        sql_units(engine), record_id, "run-a", lease_seconds=30, clock=lambda: clock[0]
+    )
     clock[0] = 6.0
     keeper.renew()  # due, and still held
     age_lease(engine, record_id, 60)
-    claim_record(engine, record_id, "run-b", lease_seconds=30)
+    claim_record(sql_units(engine), record_id, "run-b", lease_seconds=30)
     clock[0] = 12.0
     with pytest.raises(RecordBusyError, match="lost its writer lease"):
         keeper.renew()
-    release_record(engine, record_id, "run-a")  # not the holder: no effect
+    release_record(sql_units(engine), record_id, "run-a")  # not the holder: no effect
     assert holder(engine, record_id) == "run-b"
-    release_record(engine, record_id, "run-b")
+    release_record(sql_units(engine), record_id, "run-b")
     assert holder(engine, record_id) is None
 
 
 def test_a_waiting_run_gets_the_record_once_the_holder_stops_renewing(engine, monkeypatch):
     monkeypatch.setattr(writer_lease, "WAIT_POLL_SECONDS", 0.05)
     record_id = a_record(engine)
-    claim_record(engine, record_id, "run-a", lease_seconds=0.5)
+    claim_record(sql_units(engine), record_id, "run-a", lease_seconds=0.5)
     waited = []
-    wait_and_claim(engine, record_id, "run-b", lease_seconds=0.5, on_wait=waited.append)
+    wait_and_claim(sql_units(engine), record_id, "run-b", lease_seconds=0.5, on_wait=waited.append)
     assert holder(engine, record_id) == "run-b"
     assert waited and "being written by run run-a" in waited[0]
 

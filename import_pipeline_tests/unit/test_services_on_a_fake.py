@@ -22,6 +22,12 @@ from import_pipeline.services.planning import start_and_plan_batches
 from import_pipeline.services.queries import batch_summary, list_records, record_summary
 from import_pipeline.services.registration import add_batch, open_record, register_import
 from import_pipeline.services.results_pages import InvalidCursorError, read_results
+from import_pipeline.services.writer_lease import (
+    LeaseKeeper,
+    RecordBusyError,
+    claim_record,
+    release_record,
+)
 from import_pipeline_tests.fakes import MemoryDatabase
 
 
@@ -173,3 +179,42 @@ def test_results_pages_follow_the_cursor_across_batches(database, source):
     assert [r.line_number for r in read_results(units, record.id, limit=2, offset=4)] == [6, 7]
     with pytest.raises(InvalidCursorError, match="either a cursor or an offset"):
         read_results(units, record.id, limit=2, cursor=cursor, offset=1)
+
+
+def test_one_run_holds_a_records_lease_until_it_goes_stale_or_is_released(database):
+    units = database.units()
+    record = open_record(units, new_record())
+    claim_record(units, record.id, "run-a", lease_seconds=30)
+    with pytest.raises(RecordBusyError, match="being written by run run-a"):
+        claim_record(units, record.id, "run-b", lease_seconds=30)
+    # A holder that Dagster says has finished gives the record up at once.
+    claim_record(
+        units, record.id, "run-b", lease_seconds=30, holder_finished={"run-a"}.__contains__
+    )
+    assert database.leases[record.id][0] == "run-b"
+    release_record(units, record.id, "run-a")  # not the holder: no-op
+    assert database.leases[record.id][0] == "run-b"
+    release_record(units, record.id, "run-b")
+    assert database.leases[record.id][0] is None
+    with pytest.raises(UnknownRecordError):
+        claim_record(units, uuid.uuid4(), "run-a", lease_seconds=30)
+
+
+def test_a_lease_keeper_renews_when_due_and_stops_a_run_that_lost_its_lease(database):
+    units = database.units()
+    record = open_record(units, new_record())
+    claim_record(units, record.id, "run-a", lease_seconds=30)
+    now = [0.0]
+    keeper = LeaseKeeper(units, record.id, "run-a", lease_seconds=30, clock=lambda: now[0])
+    commits = database.commits
+    keeper.renew()
+    assert database.commits == commits  # not due yet: no write
+    now[0] = 11.0
+    keeper.renew()
+    assert database.commits == commits + 1
+    with units() as uow:  # another run takes the record over
+        uow.imports.set_writer_lease(record.id, "run-b", database.leases[record.id][1])
+        uow.commit()
+    now[0] = 22.0
+    with pytest.raises(RecordBusyError, match="lost its writer lease"):
+        keeper.renew()
