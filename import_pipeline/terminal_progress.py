@@ -29,7 +29,7 @@ from rich.text import Text
 
 from import_pipeline.services.progress import RecordProgress, RecordProgressReader
 from import_pipeline.store.engine import create_db_engine
-from import_pipeline.store.imports import unit_of_work
+from import_pipeline.store.unit_of_work import sql_units
 
 POLL_SECONDS = 0.5
 # Results by status, as shown after the bar: short names keep the bar on one line.
@@ -78,7 +78,7 @@ def record_progress_bar(database_url: str, record_id: uuid.UUID, stream: TextIO)
 
 @contextmanager
 def _bar(engine: sa.Engine, record_id: uuid.UUID, console: Console) -> Iterator[None]:
-    reader = RecordProgressReader(record_id)
+    reader = RecordProgressReader(sql_units(engine), record_id)
     stop = threading.Event()
     columns = (
         BarColumn(bar_width=20),
@@ -93,8 +93,7 @@ def _bar(engine: sa.Engine, record_id: uuid.UUID, console: Console) -> Iterator[
 
         def refresh() -> None:
             try:
-                with unit_of_work(engine) as imports:
-                    progress = reader.read(imports)
+                progress = reader.read()
             except sqlalchemy.exc.SQLAlchemyError:
                 return  # a busy or lost database: try again at the next tick
             total = progress.total_lines

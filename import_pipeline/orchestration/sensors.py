@@ -38,9 +38,9 @@ from import_pipeline.services.landing import (
     new_sources,
     scan_landing_directory,
 )
+from import_pipeline.services.queries import records_with_waiting_batches
 from import_pipeline.services.registration import register_import
 from import_pipeline.settings import get_settings
-from import_pipeline.store.imports import unit_of_work
 
 # A batch must have waited this long: `import-pipeline import` registers then runs at once.
 REGISTRATION_GRACE_SECONDS = 20
@@ -124,8 +124,9 @@ def registered_batches_sensor(
     cutoff = now - datetime.timedelta(seconds=REGISTRATION_GRACE_SECONDS)
     lease_cutoff = now - datetime.timedelta(seconds=get_settings().writer_lease_seconds)
     try:
-        with unit_of_work(database.engine) as imports:
-            waiting = imports.records_with_waiting_batches(cutoff, lease_stale_before=lease_cutoff)
+        waiting = records_with_waiting_batches(
+            database.units, cutoff, lease_stale_before=lease_cutoff
+        )
     except sqlalchemy.exc.DBAPIError as error:
         return database_unusable(error)
     if not waiting:

@@ -12,7 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from import_pipeline.domain.statuses import RESULT_TERMINAL_STATUSES, ImportResultStatus
-from import_pipeline.store.imports import ImportRepository, unfinished
+from import_pipeline.services.unit_of_work import ImportStore, UnitOfWorkFactory
+from import_pipeline.store.imports import unfinished
 
 
 @dataclass(frozen=True)
@@ -48,13 +49,18 @@ class RecordProgress:
 class RecordProgressReader:
     """Reads one record's progress; finished batches are counted once and remembered."""
 
-    def __init__(self, record_id: uuid.UUID) -> None:
-        """Follow the record with `record_id`."""
+    def __init__(self, units: UnitOfWorkFactory, record_id: uuid.UUID) -> None:
+        """Follow the record with `record_id`, reading through `units`."""
+        self.units = units
         self.record_id = record_id
         self._finished: dict[uuid.UUID, dict[str, int]] = {}
 
-    def read(self, imports: ImportRepository) -> RecordProgress:
-        """The record's progress now."""
+    def read(self) -> RecordProgress:
+        """The record's progress now (one read-only unit of work)."""
+        with self.units() as uow:
+            return self._read(uow.imports)
+
+    def _read(self, imports: ImportStore) -> RecordProgress:
         counts = {str(status): 0 for status in ImportResultStatus}
         total: int | None = 0
         for batch in imports.list_batches(self.record_id):

@@ -4,6 +4,7 @@ Each function reads in a transaction of its own on `engine`, as the other servic
 do, so that the API's routes reach the store only through services.
 """
 
+import datetime
 import uuid
 from dataclasses import dataclass
 
@@ -61,3 +62,16 @@ def batch_summary(
     with units() as uow:
         imports = uow.imports
         return summarise_batch(imports, record_id, batch_id, max_failures)
+
+
+def records_with_waiting_batches(
+    units: UnitOfWorkFactory,
+    registered_before: datetime.datetime,
+    *,
+    lease_stale_before: datetime.datetime,
+) -> list[tuple[ImportRecord, list[uuid.UUID]]]:
+    """Open daemon-run records with batches waiting, oldest first (`ImportStore`'s rules)."""
+    with units() as uow:
+        return uow.imports.records_with_waiting_batches(
+            registered_before, lease_stale_before=lease_stale_before
+        )

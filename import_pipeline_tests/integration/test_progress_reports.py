@@ -14,7 +14,6 @@ from import_pipeline.services import batch_workers, batches
 from import_pipeline.services.batches import process_batch
 from import_pipeline.services.planning import start_and_plan
 from import_pipeline.services.progress import RecordProgressReader
-from import_pipeline.store.imports import unit_of_work
 from import_pipeline.store.unit_of_work import sql_units
 from import_pipeline_tests.data_files import non_blank_lines, real_file
 from import_pipeline_tests.integration.test_import_job import register
@@ -93,22 +92,18 @@ def test_a_batch_in_worker_processes_reports_progress_while_they_run(
 def test_record_progress_counts_settled_lines_of_a_known_total(engine):
     source = real_file(SOURCE)
     record_id = register(engine, source)
-    reader = RecordProgressReader(record_id)
-    with unit_of_work(engine) as imports:
-        before = reader.read(imports)
+    reader = RecordProgressReader(sql_units(engine), record_id)
+    before = reader.read()
     assert before.total_lines is None  # not planned yet: the size is unknown
     assert before.settled == 0
     batch_ids = start_and_plan(sql_units(engine), record_id, 2_000)
-    with unit_of_work(engine) as imports:
-        planned = reader.read(imports)
+    planned = reader.read()
     assert planned.total_lines == 7159 and planned.settled == 0
     process_batch(engine, batch_ids[0], ingest_chunk, chunk_size=500)
-    with unit_of_work(engine) as imports:
-        one_done = reader.read(imports)
+    one_done = reader.read()
     assert one_done.settled == 2000
     assert one_done.total_lines == 7159
     for batch_id in batch_ids[1:]:
         process_batch(engine, batch_id, ingest_chunk, chunk_size=500)
-    with unit_of_work(engine) as imports:
-        done = reader.read(imports)
+    done = reader.read()
     assert done.settled == done.total_lines == non_blank_lines(source)
