@@ -49,6 +49,11 @@ def derived_id(namespace: uuid.UUID, name: str) -> uuid.UUID:
     return uuid.UUID(bytes=uuid.uuid5(namespace, name).bytes, version=4)
 
 
+def source_file_name(storage_url: str) -> str:
+    """The file name a path or URL ends with (the whole text if it ends with none)."""
+    return storage_url.rstrip("/").rsplit("/", 1)[-1] or storage_url
+
+
 def new_id() -> uuid.UUID:
     """A new entity id: a time-ordered UUID v7, which the DESTINY SDK accepts (v4 or v7)."""
     return uuid7()
@@ -206,7 +211,7 @@ class ImportBatch(BaseModel):
     @property
     def label(self) -> str:
         """The batch for people: its source's file name and line range, e.g. `a.jsonl 1-500`."""
-        name = self.storage_url.rstrip("/").rsplit("/", 1)[-1] or self.storage_url
+        name = source_file_name(self.storage_url)
         if self.line_start is None and self.line_end is None:
             return f"{name} (whole source)"
         return f"{name} {self.line_start or 1}-{self.line_end if self.line_end else 'end'}"

@@ -15,8 +15,9 @@ from import_pipeline.orchestration.ops import (
     process_import_batch,
 )
 from import_pipeline.orchestration.partitions import import_records_partitions
-from import_pipeline.orchestration.run_config import IMPORTED_REFERENCES
 
+IMPORTED_REFERENCES = "imported_references"
+"""The asset's name, and its graph's node in the job (where the ops' run config sits)."""
 IMPORTED_REFERENCES_KEY = AssetKey(IMPORTED_REFERENCES)
 
 

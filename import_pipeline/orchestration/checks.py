@@ -44,8 +44,6 @@ warnings.filterwarnings(
     "ignore", message="Specifying a partitions_def on an AssetCheckSpec", category=PreviewWarning
 )
 
-IMPORTED_REFERENCES = IMPORTED_REFERENCES_KEY
-
 
 def _columns(**columns: tuple[str, str]) -> TableSchema:
     """A table schema from `name=(type, description)` pairs, in order."""
@@ -103,7 +101,7 @@ def _result(
             else value
         )
     return AssetCheckResult(
-        asset_key=IMPORTED_REFERENCES,
+        asset_key=IMPORTED_REFERENCES_KEY,
         check_name=name,
         passed=outcome.passed,
         severity=severity,
@@ -158,7 +156,7 @@ _SEVERITY = {
     specs=[
         AssetCheckSpec(
             name,
-            asset=IMPORTED_REFERENCES,
+            asset=IMPORTED_REFERENCES_KEY,
             description=description,
             partitions_def=import_records_partitions,
         )
@@ -194,4 +192,4 @@ def imported_references_checks(
 import_checks: list[AssetChecksDefinition] = [imported_references_checks]
 """The checks to pass to `Definitions(asset_checks=...)` beside `imported_references`."""
 
-__all__ = ["IMPORTED_REFERENCES", "import_checks"]
+__all__ = ["import_checks"]

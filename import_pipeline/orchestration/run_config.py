@@ -1,6 +1,7 @@
 """Run configuration of the import job, in one place: sizes, executor, logging, tags."""
 
 import functools
+import uuid
 from collections.abc import Mapping
 from typing import Any, cast
 
@@ -8,7 +9,8 @@ import sqlalchemy as sa
 from dagster import PartitionedConfig, RunRequest
 
 from import_pipeline.domain.errors import ImportPipelineError, InvalidPartitionKeyError
-from import_pipeline.domain.models import ImportRecord
+from import_pipeline.domain.models import ImportRecord, source_file_name
+from import_pipeline.orchestration.assets import IMPORTED_REFERENCES
 from import_pipeline.orchestration.partitions import (
     import_records_partitions,
     is_source_key,
@@ -18,9 +20,6 @@ from import_pipeline.services.registration import record_source_name
 from import_pipeline.settings import SettingsError, get_settings
 from import_pipeline.store.engine import create_db_engine
 from import_pipeline.store.unit_of_work import sql_units
-
-# The import graph's node in the asset job (the asset's name; see `orchestration.assets`).
-IMPORTED_REFERENCES = "imported_references"
 
 RECORD_ID_TAG = "import_pipeline/record_id"
 SOURCE_TAG = "import_pipeline/source"
@@ -89,21 +88,19 @@ def _engine(url: str) -> sa.Engine:
     return create_db_engine(url)
 
 
-def partition_source_name(partition_key: str) -> str | None:
+def partition_source_name(partition_key: str, record_id: uuid.UUID) -> str | None:
     """The source name of a partition's record, for run tags; None if it cannot be told.
 
     A partition named by its source is named after the source's file; for a record id
     the record is looked up (when the run is created: in the code location for the UI
-    and backfills). A bad key, setting or database leaves the tag out: the run itself
-    then says what is wrong.
+    and backfills). A bad setting or database leaves the tag out: the run itself then
+    says what is wrong.
     """
+    if is_source_key(partition_key):
+        return source_file_name(partition_key)
     try:
-        record_id = record_id_from_partition_key(partition_key)
-        if is_source_key(partition_key):
-            return partition_key.rstrip("/").rsplit("/", 1)[-1] or partition_key
-        return record_source_name(
-            sql_units(_engine(get_settings().resolved_database_url)), record_id
-        )
+        units = sql_units(_engine(get_settings().resolved_database_url))
+        return record_source_name(units, record_id)
     except (ImportPipelineError, SettingsError, sa.exc.SQLAlchemyError):
         return None
 
@@ -114,11 +111,11 @@ def tags_for_partition(partition_key: str) -> Mapping[str, str]:
     These are the tags of runs that the UI's launchpad and backfills create.
     """
     try:
-        record_id = str(record_id_from_partition_key(partition_key))
+        record_id = record_id_from_partition_key(partition_key)
     except InvalidPartitionKeyError:
         return {}
-    source = partition_source_name(partition_key)
-    return {RECORD_ID_TAG: record_id, **({SOURCE_TAG: source} if source else {})}
+    source = partition_source_name(partition_key, record_id)
+    return {RECORD_ID_TAG: str(record_id), **({SOURCE_TAG: source} if source else {})}
 
 
 import_job_config = PartitionedConfig(

@@ -14,7 +14,7 @@ from import_pipeline.domain.errors import (
     SourceUnreadableError,
     UnknownRecordError,
 )
-from import_pipeline.domain.models import ImportBatch, ImportRecord
+from import_pipeline.domain.models import ImportBatch, ImportRecord, source_file_name
 from import_pipeline.domain.statuses import FinalisedBy, ImportRecordStatus, RunBy
 from import_pipeline.services.storage_policy import (
     USER_INFO_REFUSED,
@@ -132,10 +132,9 @@ def register_partition_source(
     Its source name is the file's name (the last path segment of a URL); it is run by
     its partition (`RunBy.PARTITION`), never by a sensor under its id.
     """
-    name = Path(source.rstrip("/")).name or source
     record = ImportRecord(
         id=record_id,
-        source_name=name,
+        source_name=source_file_name(source),
         processor_name=processor_name,
         processor_version="1",
         notes=f"imported as the partition {source}",

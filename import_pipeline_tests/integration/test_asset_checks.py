@@ -16,7 +16,8 @@ from dagster import (
     instance_for_test,
 )
 
-from import_pipeline.orchestration.checks import IMPORTED_REFERENCES, import_checks
+from import_pipeline.orchestration.assets import IMPORTED_REFERENCES_KEY as IMPORTED_REFERENCES
+from import_pipeline.orchestration.checks import import_checks
 from import_pipeline.orchestration.partitions import (
     IMPORT_RECORDS_PARTITION,
     import_records_partitions,
