@@ -10,7 +10,6 @@ from import_pipeline.orchestration.jobs import import_references
 from import_pipeline.orchestration.registration_job import register_import_source
 from import_pipeline.orchestration.resources import (
     DatabaseResource,
-    ReferenceResource,
     StepSettingsResource,
 )
 from import_pipeline.orchestration.schedules import scheduled_import
@@ -23,7 +22,6 @@ warnings.filterwarnings("ignore", message=".*Parameter `owners`.*", category=Bet
 
 def build_definitions(database_url: str | None = None) -> Definitions:
     """The project's definitions, on `database_url` (None: from the environment at run time)."""
-    database = DatabaseResource(database_url=database_url)
     return Definitions(
         assets=[imported_references],
         asset_checks=import_checks,
@@ -31,8 +29,7 @@ def build_definitions(database_url: str | None = None) -> Definitions:
         sensors=[new_source_sensor, registered_batches_sensor],
         schedules=[scheduled_import],
         resources={
-            "database": database,
-            "references": ReferenceResource(database=database),
+            "database": DatabaseResource(database_url=database_url),
             "step_settings": StepSettingsResource(),
         },
     )

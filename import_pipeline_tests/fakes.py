@@ -1,13 +1,18 @@
 """An in-memory unit of work: the services' port without a database, for unit tests.
 
-`MemoryDatabase` holds records, batches and results; each `MemoryUnitOfWork` works on
-a copy and writes it back only on `commit()`, so a test sees exactly what a service
-committed. The store keeps the SQL repository's orderings and rules (batches in source
-order, records newest first, one result per line, terminal results never rewritten);
-what the services under unit test never call raises `NotImplementedError`.
+`MemoryDatabase` holds records, batches and results, and references with their
+identifiers and enhancements; each `MemoryUnitOfWork` works on a copy and applies its
+own changes only on `commit()`, so a test sees exactly what a service committed, and
+units committing from several threads (a batch's writers) keep each other's writes. The import
+store keeps the SQL repository's orderings and rules (batches in source order, records
+newest first, one result per line, terminal results never rewritten); the reference
+store runs the real merge rule (`references.ingest.ingest_chunk`) over an in-memory
+writer. What the services under unit test never call (the check queries, say) raises
+`NotImplementedError`.
 """
 
 import datetime
+import threading
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -21,10 +26,23 @@ from import_pipeline.domain.models import (
     SourceFingerprint,
     utc_now,
 )
+from import_pipeline.domain.outcomes import LineOutcome
+from import_pipeline.domain.parsing import ParsedLine
 from import_pipeline.domain.statuses import RESULT_TERMINAL_STATUSES, ImportResultStatus
-from import_pipeline.services.unit_of_work import UnitOfWorkFactory
+from import_pipeline.references.ingest import ingest_chunk
+from import_pipeline.references.writers import EnhancementRow, IdentifierRow
+from import_pipeline.services.unit_of_work import CheckStore, UnitOfWorkFactory
 
 _FAILED = {ImportResultStatus.FAILED, ImportResultStatus.PARTIALLY_FAILED}
+_TABLES = (
+    "records",
+    "batches",
+    "results",
+    "leases",
+    "references",
+    "identifiers",
+    "enhancements",
+)
 
 
 @dataclass
@@ -37,13 +55,47 @@ class MemoryDatabase:
     leases: dict[uuid.UUID, tuple[str | None, datetime.datetime | None]] = field(
         default_factory=dict
     )
+    references: dict[uuid.UUID, str] = field(default_factory=dict)  # id -> visibility
+    identifiers: dict[str, IdentifierRow] = field(default_factory=dict)
+    enhancements: dict[tuple[uuid.UUID, str], EnhancementRow] = field(default_factory=dict)
     commits: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def copy(self) -> "MemoryDatabase":
         """A working copy (entities are immutable in use: services replace, never mutate)."""
+        with self._lock:
+            return self._copy()
+
+    def _copy(self) -> "MemoryDatabase":
         return MemoryDatabase(
-            dict(self.records), dict(self.batches), dict(self.results), dict(self.leases)
+            dict(self.records),
+            dict(self.batches),
+            dict(self.results),
+            dict(self.leases),
+            dict(self.references),
+            dict(self.identifiers),
+            dict(self.enhancements),
         )
+
+    def write_back(self, base: "MemoryDatabase", working: "MemoryDatabase") -> None:
+        """Apply what changed from `base` to `working` (a unit's own writes), then count it.
+
+        Only the unit's changes are applied, key by key, so units committing from several
+        threads keep each other's writes (as a database's transactions on other rows do).
+        """
+        with self._lock:
+            for name in _TABLES:
+                table, before, after = (
+                    getattr(self, name),
+                    getattr(base, name),
+                    getattr(working, name),
+                )
+                for key, value in after.items():
+                    if before.get(key) is not value:
+                        table[key] = value
+                for key in before.keys() - after.keys():
+                    table.pop(key, None)
+            self.commits += 1
 
     def units(self) -> UnitOfWorkFactory:
         """A factory of units of work on this database: what a service is given."""
@@ -277,12 +329,65 @@ class MemoryImportStore:
         ][:limit]
 
 
+class MemoryReferenceWriter:
+    """`references.writers.ReferenceWriter` over a `MemoryDatabase` working copy."""
+
+    def __init__(self, data: MemoryDatabase) -> None:
+        """Write into `data`."""
+        self.data = data
+
+    def lookup_owners(self, keys: Sequence[str]) -> dict[str, uuid.UUID]:
+        """The reference owning each key that exists already."""
+        found = (self.data.identifiers.get(key) for key in keys)
+        return {row.identifier_key: row.reference_id for row in found if row is not None}
+
+    def existing_enhancements(
+        self, reference_ids: Sequence[uuid.UUID]
+    ) -> set[tuple[uuid.UUID, str]]:
+        """(reference id, content hash) of the enhancements these references have."""
+        wanted = set(reference_ids)
+        return {key for key in self.data.enhancements if key[0] in wanted}
+
+    def insert_references(self, rows: Sequence[tuple[uuid.UUID, str, Any]]) -> None:
+        """Insert new references."""
+        for reference_id, visibility, _ in rows:
+            self.data.references[reference_id] = visibility
+
+    def insert_identifiers(self, rows: Sequence[IdentifierRow]) -> int:
+        """Insert identifiers, skipping keys that exist; return how many were inserted."""
+        new = [row for row in rows if row.identifier_key not in self.data.identifiers]
+        self.data.identifiers.update((row.identifier_key, row) for row in new)
+        return len(new)
+
+    def insert_enhancements(self, rows: Sequence[EnhancementRow], *, new_references: bool) -> None:
+        """Insert enhancements, skipping any stored already."""
+        for row in rows:
+            self.data.enhancements.setdefault((row.reference_id, row.content_hash), row)
+
+
+class MemoryReferenceStore:
+    """`ReferenceStore` over a `MemoryDatabase` working copy, with the real merge rule."""
+
+    def __init__(self, data: MemoryDatabase) -> None:
+        """Work on `data`."""
+        self.data = data
+
+    def ingest(self, lines: Sequence[ParsedLine]) -> list[LineOutcome]:
+        """Create or merge the references of `lines` (`references.ingest.ingest_chunk`)."""
+        return ingest_chunk(MemoryReferenceWriter(self.data), lines)
+
+    def count(self) -> int:
+        """How many references there are."""
+        return len(self.data.references)
+
+
 class MemoryUnitOfWork:
     """A unit of work on a copy of the database, written back only on `commit()`."""
 
     def __init__(self, database: MemoryDatabase) -> None:
         """Bind to `database`; nothing is copied until the unit is entered."""
         self._database = database
+        self._base: MemoryDatabase | None = None
         self._working: MemoryDatabase | None = None
 
     @property
@@ -292,9 +397,22 @@ class MemoryUnitOfWork:
             raise RuntimeError("the unit of work is not active (use `with`)")
         return MemoryImportStore(self._working)
 
+    @property
+    def references(self) -> MemoryReferenceStore:
+        """The reference store, while the unit is active."""
+        if self._working is None:
+            raise RuntimeError("the unit of work is not active (use `with`)")
+        return MemoryReferenceStore(self._working)
+
+    @property
+    def checks(self) -> CheckStore:
+        """Not faked: the record checks are tested on the SQL stores."""
+        raise NotImplementedError("the check queries have no in-memory fake")
+
     def __enter__(self) -> Self:
         """Begin: take a working copy."""
-        self._working = self._database.copy()
+        self._base = self._database.copy()
+        self._working = self._base.copy()
         return self
 
     def __exit__(
@@ -310,7 +428,6 @@ class MemoryUnitOfWork:
         """Write the working copy back to the database."""
         if self._working is None:
             raise RuntimeError("the unit of work is not active (use `with`)")
-        data = self._database
-        data.records, data.batches = dict(self._working.records), dict(self._working.batches)
-        data.results, data.leases = dict(self._working.results), dict(self._working.leases)
-        data.commits += 1
+        assert self._base is not None
+        self._database.write_back(self._base, self._working)
+        self._base = self._working.copy()

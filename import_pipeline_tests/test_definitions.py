@@ -10,7 +10,7 @@ def test_definitions_load_and_names_resolve():
     job = defs.resolve_job_def("import_references")
     assert isinstance(job.partitions_def, DynamicPartitionsDefinition)
     assert job.partitions_def.name == IMPORT_RECORDS_PARTITION == "import_records"
-    assert {"database", "references"} <= set(defs.resources or {})
+    assert {"database", "step_settings"} <= set(defs.resources or {})
     # The job materializes the partitioned asset `imported_references`, whose graph is
     # the import: plan -> batches (mapped) -> finalise.
     assert job.asset_layer.executable_asset_keys == {AssetKey("imported_references")}

@@ -11,7 +11,6 @@ import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import sqlalchemy as sa
 from dagster import (
     AssetCheckExecutionContext,
     AssetCheckResult,
@@ -36,6 +35,7 @@ from import_pipeline.orchestration.partitions import (
 from import_pipeline.orchestration.resources import DatabaseResource
 from import_pipeline.services import record_checks
 from import_pipeline.services.record_checks import CheckOutcome
+from import_pipeline.services.unit_of_work import UnitOfWorkFactory
 from import_pipeline.settings import SettingsError, get_settings
 
 # Dagster 1.13 calls partitioned asset checks a preview and warns for each check defined;
@@ -113,13 +113,13 @@ def _result(
 def _run_check(
     context: AssetCheckExecutionContext,
     name: str,
-    check: Callable[[sa.Engine, uuid.UUID], CheckOutcome],
+    check: Callable[[UnitOfWorkFactory, uuid.UUID], CheckOutcome],
     database: DatabaseResource,
     record_id: uuid.UUID,
 ) -> AssetCheckResult:
     """Run one service check on the partition's record and report it."""
     try:
-        outcome = check(database.engine, record_id)
+        outcome = check(database.units, record_id)
     except DomainError as error:  # an unknown record; a bad setting of the database URL
         raise Failure(description=str(error), allow_retries=False) from None
     context.log.info(f"{name}: {outcome.description}")
@@ -174,12 +174,12 @@ def imported_references_checks(
     """
     record_id = _record_id(context)
 
-    def failed_share(engine: sa.Engine, record_id: uuid.UUID) -> CheckOutcome:
+    def failed_share(units: UnitOfWorkFactory, record_id: uuid.UUID) -> CheckOutcome:
         # Read last: a bad setting fails the step after the other checks have reported.
         threshold = _failed_share_threshold()
-        return record_checks.failed_share_below_threshold(engine, record_id, threshold)
+        return record_checks.failed_share_below_threshold(units, record_id, threshold)
 
-    checks: dict[str, Callable[[sa.Engine, uuid.UUID], CheckOutcome]] = {
+    checks: dict[str, Callable[[UnitOfWorkFactory, uuid.UUID], CheckOutcome]] = {
         "results_complete": record_checks.results_complete,
         "results_settled": record_checks.results_settled,
         "identifiers_unique": record_checks.identifiers_unique,

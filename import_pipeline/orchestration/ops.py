@@ -31,7 +31,6 @@ from import_pipeline.orchestration.partitions import is_source_key, record_id_fr
 from import_pipeline.orchestration.record_metadata import FAILURE_TABLE_ROWS, record_metadata
 from import_pipeline.orchestration.resources import (
     DatabaseResource,
-    ReferenceResource,
     StepSettingsResource,
 )
 from import_pipeline.services.batches import TransientBatchError, process_batch
@@ -158,15 +157,14 @@ def _stop_when_terminated(context: OpExecutionContext) -> Callable[[], None]:
 
 
 @op(pool=WRITER_POOL, tags={"kind": "batch"})
-def process_import_batch(  # noqa: PLR0917 (Dagster passes resources and inputs by name)
+def process_import_batch(
     context: OpExecutionContext,
     config: BatchConfig,
     database: DatabaseResource,
-    references: ReferenceResource,
     step_settings: StepSettingsResource,
     batch_id: str,
 ) -> Output[dict[str, Any]]:
-    """Import one batch's lines through the reference resource.
+    """Import one batch's lines: references created and merged, one result per line.
 
     A transient fault (deadlock, lost connection, database outage, dead worker process)
     is retried with exponential backoff and jitter, by `RetryRequested` within the
@@ -200,9 +198,8 @@ def process_import_batch(  # noqa: PLR0917 (Dagster passes resources and inputs 
             holder_finished=_run_finished(context),
         )
         report = process_batch(
-            database.engine,
+            database.units,
             uuid.UUID(batch_id),
-            references.ingest_chunk,
             chunk_size=config.chunk_size,
             writers=settings.writers,
             workers=settings.batch_workers,

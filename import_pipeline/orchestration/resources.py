@@ -1,14 +1,13 @@
-"""Dagster resources: the database engine, the reference resource, and the step settings."""
+"""Dagster resources: the database (units of work on it) and the step settings.
 
-from collections.abc import Sequence
+The references domain has no resource of its own: an op reaches it through the
+unit of work's `references` store, in the same transaction as the import tables.
+"""
 
 import sqlalchemy as sa
-from dagster import ConfigurableResource, Failure, InitResourceContext, ResourceDependency
+from dagster import ConfigurableResource, Failure, InitResourceContext
 from pydantic import Field, PrivateAttr
 
-from import_pipeline.domain.parsing import ParsedLine
-from import_pipeline.references.ingest import LineOutcome, ingest_chunk
-from import_pipeline.references.queries import count_references
 from import_pipeline.services.unit_of_work import UnitOfWorkFactory
 from import_pipeline.settings import Settings, SettingsError, get_settings
 from import_pipeline.store.engine import create_db_engine
@@ -47,27 +46,6 @@ class DatabaseResource(ConfigurableResource):  # type: ignore[type-arg]
                 self.database_url or get_settings().resolved_database_url
             )
         return self._engine
-
-
-class ReferenceResource(ConfigurableResource):  # type: ignore[type-arg]
-    """Creates and merges references in bulk: the references domain's door.
-
-    The import domain hands it parsed lines; it owns the reference, identifier and
-    enhancement tables and the exact-duplicate rule.
-    """
-
-    database: ResourceDependency[DatabaseResource]
-
-    def ingest_chunk(
-        self, connection: sa.Connection, lines: Sequence[ParsedLine]
-    ) -> list[LineOutcome]:
-        """Create or merge the references of `lines` in the caller's transaction."""
-        return ingest_chunk(connection, lines)
-
-    def reference_count(self) -> int:
-        """How many references the repository holds."""
-        with self.database.engine.connect() as connection:
-            return count_references(connection)
 
 
 class StepSettingsResource(ConfigurableResource):  # type: ignore[type-arg]

@@ -17,31 +17,20 @@ again, and the retry sees the other transaction's references and merges into the
 import hashlib
 import uuid
 from collections.abc import Sequence
-from typing import NamedTuple
 
 import orjson
-import sqlalchemy as sa
 
 from import_pipeline.domain.enhancements import Enhancement
 from import_pipeline.domain.models import utc_now, uuid7
+from import_pipeline.domain.outcomes import LineOutcome
 from import_pipeline.domain.parsing import ParsedLine
 from import_pipeline.domain.statuses import ImportResultStatus
-from import_pipeline.references.writers import EnhancementRow, IdentifierRow, writer_for
+from import_pipeline.references.writers import EnhancementRow, IdentifierRow, ReferenceWriter
 from import_pipeline.store.errors import TransientDatabaseError
 
 
 class IdentifierRaceError(TransientDatabaseError):
     """A concurrent transaction inserted identifiers this chunk meant to create."""
-
-
-class LineOutcome(NamedTuple):
-    """What happened to one line: its result status, reference and details."""
-
-    line_number: int
-    status: ImportResultStatus
-    reference_id: uuid.UUID | None = None
-    reference_created: bool | None = None
-    failure_details: str | None = None
 
 
 def serialise_enhancement(item: Enhancement) -> tuple[str, str]:
@@ -68,13 +57,14 @@ def _conflict_details(line: ParsedLine, owners: dict[str, uuid.UUID]) -> str:
     )
 
 
-def ingest_chunk(connection: sa.Connection, lines: Sequence[ParsedLine]) -> list[LineOutcome]:
-    """Create or merge the references of `lines` (all parsed, none failed) in one transaction.
+def ingest_chunk(writer: ReferenceWriter, lines: Sequence[ParsedLine]) -> list[LineOutcome]:
+    """Create or merge the references of `lines` (all parsed, none failed) through `writer`.
 
-    Returns one outcome per line, in the order given. Raises `IdentifierRaceError` when
-    a concurrent transaction won an identifier; the caller must roll back and retry.
+    The writer works in its caller's transaction (`writers.writer_for`; the tests' fake
+    keeps the tables in memory). Returns one outcome per line, in the order given.
+    Raises `IdentifierRaceError` when a concurrent transaction won an identifier; the
+    caller must roll back and retry.
     """
-    writer = writer_for(connection)
     owners = writer.lookup_owners(sorted({i.key for line in lines for i in line.identifiers}))
     matched_references = set(owners.values())
     now = utc_now()

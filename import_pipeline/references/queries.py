@@ -1,11 +1,10 @@
 """Read-side queries of the references domain."""
 
 import uuid
-from typing import NamedTuple
 
 import sqlalchemy as sa
 
-from import_pipeline.store.result_checks import Found
+from import_pipeline.domain.findings import Found, SharedIdentifier
 from import_pipeline.store.tables import enhancement, external_identifier, reference
 
 
@@ -40,14 +39,6 @@ def count_enhancements(connection: sa.Connection, reference_id: uuid.UUID) -> in
             sa.select(sa.func.count()).where(enhancement.c.reference_id == reference_id)
         ).scalar_one()
     )
-
-
-class SharedIdentifier(NamedTuple):
-    """An identifier that two or more references hold, compared in canonical form."""
-
-    identifier_type: str
-    identifier: str
-    reference_ids: list[uuid.UUID]
 
 
 # Types whose canonical form a stored value can drift from in a way SQL can undo.

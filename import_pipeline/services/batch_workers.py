@@ -6,7 +6,8 @@ and takes the lines whose bytes hash to *i* (crc32), so repeated lines always me
 one worker and never race each other; lines that only share some identifiers may race,
 and such a race is retried like any other. Each worker writes its lines with the same
 pipeline as the single-process path (chunks settled in order, `retrying` / `failed`
-marking), on its own connections.
+marking), on its own connections: the task's unit-of-work factory travels to it (the
+SQL one pickles as its database's URL, and the worker opens its own engine).
 
 Faults stay small: a worker that dies (killed, out of memory) is a transient fault of
 the batch (`TransientBatchError`: a retry imports the lines it left); an interrupt of
@@ -32,10 +33,9 @@ from import_pipeline.domain.errors import ImportPipelineError, SourceUnreadableE
 from import_pipeline.domain.models import ImportBatch
 from import_pipeline.domain.parsing import ParsedLine, parse_line
 from import_pipeline.domain.statuses import ImportBatchStatus
-from import_pipeline.references.ingest import ingest_chunk
 from import_pipeline.services.chunk_pipeline import BatchReport, ChunkPipeline, TransientBatchError
+from import_pipeline.services.unit_of_work import UnitOfWorkFactory
 from import_pipeline.sources import iter_source_lines
-from import_pipeline.store.engine import create_db_engine
 from import_pipeline.store.errors import describe_db_error
 
 # While the workers run, `run_shards` calls its `on_wait` at this interval.
@@ -53,7 +53,7 @@ class ShardFailedError(ImportPipelineError):
 class ShardTask:
     """What one worker process does: its share of one batch's unsettled lines."""
 
-    database_url: str
+    units: UnitOfWorkFactory
     batch: ImportBatch
     settled: frozenset[int]
     shard: int
@@ -75,7 +75,6 @@ class ShardOutcome:
 
 def run_shard(task: ShardTask) -> ShardOutcome:
     """Process one worker's lines (runs in the worker process)."""
-    engine = create_db_engine(task.database_url)
     report = BatchReport(task.batch.id, ImportBatchStatus.STARTED)
     try:
         lines = iter_source_lines(
@@ -84,7 +83,7 @@ def run_shard(task: ShardTask) -> ShardOutcome:
             task.batch.line_end,
             max_bytes=task.http_max_bytes,
         )
-        pipeline = ChunkPipeline(engine, task.batch, ingest_chunk, report, writers=1)
+        pipeline = ChunkPipeline(task.units, task.batch, report, writers=1)
         parsed = _own_lines(lines, task, report)
         try:
             pipeline.run(parsed, task.chunk_size)
@@ -97,8 +96,6 @@ def run_shard(task: ShardTask) -> ShardOutcome:
             f"batch {task.batch.id} (worker {task.shard + 1} of {task.shards}): "
             f"{describe_db_error(error)}"
         ) from None
-    finally:
-        engine.dispose()
     return ShardOutcome(
         report.lines_processed, report.race_retries, report.failure_details, report.lines_read
     )

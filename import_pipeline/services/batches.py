@@ -2,7 +2,7 @@
 
 Lines that already have a terminal result (from an earlier attempt or run) are skipped:
 a retry resumes where the batch stopped and never writes a second result. The chunks are
-written by `chunk_pipeline.ChunkPipeline` (one transaction per chunk; transient errors
+written by `chunk_pipeline.ChunkPipeline` (one unit of work per chunk; transient errors
 mark lines `retrying`, or `failed` on the final attempt), in this process or, for a
 large local batch, in worker processes (`batch_workers`).
 """
@@ -12,8 +12,6 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import ParamSpec
-
-import sqlalchemy as sa
 
 from import_pipeline.domain.errors import SourceUnreadableError, UnknownBatchError
 from import_pipeline.domain.models import ImportBatch
@@ -27,16 +25,15 @@ from import_pipeline.domain.statuses import (
 from import_pipeline.services.batch_workers import ShardTask, run_shards
 from import_pipeline.services.chunk_pipeline import (
     BatchReport,
-    ChunkIngest,
     ChunkPipeline,
     TransientBatchError,
 )
 from import_pipeline.services.progress import BatchProgress, BatchProgressCallback
 from import_pipeline.services.source_guard import SourceGuard
 from import_pipeline.services.storage_policy import StoragePolicy
+from import_pipeline.services.unit_of_work import UnitOfWorkFactory
 from import_pipeline.sources import DEFAULT_MAX_BYTES, HttpLimits, local_path
 from import_pipeline.store.errors import describe_db_error, is_transient_db_error
-from import_pipeline.store.imports import unit_of_work
 
 __all__ = ["BatchReport", "TransientBatchError", "UnknownBatchError", "process_batch"]
 
@@ -73,9 +70,8 @@ def _transient_db_errors_as_batch_errors(
 
 @_transient_db_errors_as_batch_errors
 def process_batch(
-    engine: sa.Engine,
+    units: UnitOfWorkFactory,
     batch_id: uuid.UUID,
-    ingest: ChunkIngest,
     *,
     chunk_size: int,
     writers: int = 2,
@@ -87,13 +83,15 @@ def process_batch(
 ) -> BatchReport:
     """Process the batch's unsettled lines and settle its status.
 
-    Up to `writers` chunks are written at once (threads, one connection each) while this
-    thread parses. With `workers` > 1 and a local source, the lines are shared out to
-    that many worker processes instead (`batch_workers`), which write through
-    `ingest_chunk` directly. Raises `TransientBatchError` (after marking the interrupted
-    lines `retrying` where the database allows) when a transient fault interrupts it: a
-    transient database error anywhere in the batch, or a worker process that died. Any
-    other error propagates after the interrupted lines are `failed`.
+    Each chunk's references and results are written in one unit of work from `units`
+    (references through its `references` store). Up to `writers` chunks are written at
+    once (threads, one unit each) while this thread parses. With `workers` > 1 and a
+    local source, the lines are shared out to that many worker processes instead
+    (`batch_workers`; `units` must then be picklable, as the SQL one is). Raises
+    `TransientBatchError` (after marking the interrupted lines `retrying` where the
+    database allows) when a transient fault interrupts it: a transient database error
+    anywhere in the batch, or a worker process that died. Any other error propagates
+    after the interrupted lines are `failed`.
 
     A batch registered over HTTP (its record is finalised by the importer) is fetched
     under `storage_policy`: the connection is refused unless its peer address is public
@@ -105,7 +103,8 @@ def process_batch(
     end, after the lines read before are settled.
     """
     started_at = time.perf_counter()
-    with unit_of_work(engine) as imports:
+    with units() as uow:
+        imports = uow.imports
         batch = imports.get_batch(batch_id)
         if batch is None:
             raise UnknownBatchError(f"no import batch with id {batch_id}")
@@ -118,18 +117,19 @@ def process_batch(
             imports.save_batch(batch)
         settled = imports.settled_lines(batch_id)
         record = imports.get_record(batch.import_record_id)
+        uow.commit()
     untrusted = record is not None and record.finalised_by == FinalisedBy.IMPORTER
     peer_check = storage_policy.check_peer if storage_policy and untrusted else None
 
     report = BatchReport(batch_id, ImportBatchStatus.STARTED)
     report.lines_skipped = len(settled)
-    guard = SourceGuard(engine, batch, http_limits)
+    guard = SourceGuard(units, batch, http_limits)
     if not guard.check_start():
-        return _settle_batch(engine, batch, guard.finish(report), started_at)
+        return _settle_batch(units, batch, guard.finish(report), started_at)
     workers = _worker_count(batch, workers)
     if workers > 1:
         _process_in_workers(
-            engine,
+            units,
             batch,
             settled,
             report,
@@ -137,7 +137,7 @@ def process_batch(
             chunk_size=chunk_size,
             on_progress=on_progress,
         )
-        return _settle_batch(engine, batch, guard.finish(report), started_at)
+        return _settle_batch(units, batch, guard.finish(report), started_at)
     source_lines = _counted(guard.lines(max_bytes=http_max_bytes, peer_check=peer_check), report)
     parsed = (parse_line(number, text) for number, text in source_lines if number not in settled)
     on_settled = None
@@ -148,9 +148,8 @@ def process_batch(
             progress(BatchProgress(batch_id, report.lines_skipped + processed, batch.range_lines))
 
     pipeline = ChunkPipeline(
-        engine,
+        units,
         batch,
-        ingest,
         report,
         writers=writers,
         on_settled=on_settled,
@@ -159,7 +158,7 @@ def process_batch(
         pipeline.run(parsed, chunk_size)
     except SourceUnreadableError as error:
         report.failure_details = str(error)
-    return _settle_batch(engine, batch, guard.finish(report), started_at)
+    return _settle_batch(units, batch, guard.finish(report), started_at)
 
 
 def _counted(
@@ -186,7 +185,7 @@ def _worker_count(batch: ImportBatch, workers: int) -> int:
 
 
 def _process_in_workers(
-    engine: sa.Engine,
+    units: UnitOfWorkFactory,
     batch: ImportBatch,
     settled: set[int],
     report: BatchReport,
@@ -199,10 +198,9 @@ def _process_in_workers(
 
     Progress is read from the store while they run (the workers write their results).
     """
-    url = engine.url.render_as_string(hide_password=False)
     frozen = frozenset(settled)
     tasks = [
-        ShardTask(url, batch, frozen, shard, workers, chunk_size, DEFAULT_MAX_BYTES)
+        ShardTask(units, batch, frozen, shard, workers, chunk_size, DEFAULT_MAX_BYTES)
         for shard in range(workers)
     ]
     on_wait = None
@@ -217,8 +215,8 @@ def _process_in_workers(
             nonlocal latest, counted_at
             now = time.monotonic()
             if now - counted_at >= PROGRESS_COUNT_SECONDS:
-                with unit_of_work(engine) as imports:
-                    counts = imports.count_results(batch_id=batch.id)
+                with units() as uow:
+                    counts = uow.imports.count_results(batch_id=batch.id)
                 done = sum(counts[str(status)] for status in RESULT_TERMINAL_STATUSES)
                 latest, counted_at = BatchProgress(batch.id, done, batch.range_lines), now
             progress(latest)
@@ -231,7 +229,7 @@ def _process_in_workers(
 
 
 def _settle_batch(
-    engine: sa.Engine, batch: ImportBatch, report: BatchReport, started_at: float
+    units: UnitOfWorkFactory, batch: ImportBatch, report: BatchReport, started_at: float
 ) -> BatchReport:
     """Derive the batch's status from its results and its source's reading; record it.
 
@@ -240,7 +238,8 @@ def _settle_batch(
     """
     batch_id = batch.id
     read_through = report.failure_details is None
-    with unit_of_work(engine) as imports:
+    with units() as uow:
+        imports = uow.imports
         status = derive_batch_status(
             imports.result_statuses(batch_id), source_read=True, source_failed=not read_through
         )
@@ -250,5 +249,6 @@ def _settle_batch(
         )
         report.status = status
         report.counts = imports.count_results(batch_id=batch_id)
+        uow.commit()
     report.seconds = time.perf_counter() - started_at
     return report

@@ -24,25 +24,22 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass, field
 
-import sqlalchemy as sa
-
 from import_pipeline.domain.errors import ImportPipelineError
 from import_pipeline.domain.models import ImportBatch
+from import_pipeline.domain.outcomes import LineOutcome
 from import_pipeline.domain.parsing import ParsedLine
 from import_pipeline.domain.statuses import ImportBatchStatus, ImportResultStatus
-from import_pipeline.references.ingest import IdentifierRaceError, LineOutcome
+from import_pipeline.references.ingest import IdentifierRaceError
+from import_pipeline.services.unit_of_work import UnitOfWorkFactory
 from import_pipeline.store.errors import (
     describe_db_error,
     is_data_rejection,
     is_transient_db_error,
 )
-from import_pipeline.store.imports import ImportRepository, unit_of_work
 
 # Immediate re-tries of a chunk that lost an identifier race to a concurrent import;
 # past them the race is raised as a transient error for the step's retry policy.
 RACE_ATTEMPTS = 8
-
-ChunkIngest = Callable[[sa.Connection, Sequence[ParsedLine]], list[LineOutcome]]
 
 
 class TransientBatchError(ImportPipelineError):
@@ -79,10 +76,8 @@ def _outcome_rows(outcomes: Sequence[LineOutcome]) -> list[dict[str, object]]:
     ]
 
 
-def _write_chunk(
-    engine: sa.Engine, batch_id: uuid.UUID, chunk: Sequence[ParsedLine], ingest: ChunkIngest
-) -> int:
-    """Ingest a chunk and store its results in one transaction; retry lost races.
+def _write_chunk(units: UnitOfWorkFactory, batch_id: uuid.UUID, chunk: Sequence[ParsedLine]) -> int:
+    """Ingest a chunk and store its results in one unit of work; retry lost races.
 
     Returns how many identifier races were lost (and retried) on the way.
     """
@@ -94,11 +89,10 @@ def _write_chunk(
     ]
     for attempt in range(1, RACE_ATTEMPTS + 1):
         try:
-            with engine.begin() as connection:
-                outcomes = ingest(connection, valid) if valid else []
-                ImportRepository(connection).write_results(
-                    batch_id, _outcome_rows([*outcomes, *invalid])
-                )
+            with units() as uow:
+                outcomes = uow.references.ingest(valid) if valid else []
+                uow.imports.write_results(batch_id, _outcome_rows([*outcomes, *invalid]))
+                uow.commit()
             return attempt - 1
         except IdentifierRaceError:
             if attempt == RACE_ATTEMPTS:
@@ -107,15 +101,14 @@ def _write_chunk(
         except Exception as error:
             if not is_data_rejection(error):
                 raise
-            return attempt - 1 + _write_around_refused_lines(engine, batch_id, chunk, ingest, error)
+            return attempt - 1 + _write_around_refused_lines(units, batch_id, chunk, error)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _write_around_refused_lines(
-    engine: sa.Engine,
+    units: UnitOfWorkFactory,
     batch_id: uuid.UUID,
     chunk: Sequence[ParsedLine],
-    ingest: ChunkIngest,
     error: Exception,
 ) -> int:
     """Write a chunk that the database refused (`error`) in halves, to find the culprits.
@@ -127,23 +120,23 @@ def _write_around_refused_lines(
     Returns the identifier races lost on the way.
     """
     if len(chunk) == 1:
-        _mark_lines(engine, batch_id, chunk, ImportResultStatus.FAILED, describe_db_error(error))
+        _mark_lines(units, batch_id, chunk, ImportResultStatus.FAILED, describe_db_error(error))
         return 0
     middle = len(chunk) // 2
     halves = (chunk[:middle], chunk[middle:])
-    return sum(_write_chunk(engine, batch_id, half, ingest) for half in halves)
+    return sum(_write_chunk(units, batch_id, half) for half in halves)
 
 
 def _mark_lines(
-    engine: sa.Engine,
+    units: UnitOfWorkFactory,
     batch_id: uuid.UUID,
     chunk: Sequence[ParsedLine],
     status: ImportResultStatus,
     cause: str,
 ) -> None:
     verb = "retrying after" if status == ImportResultStatus.RETRYING else "failed:"
-    with unit_of_work(engine) as imports:
-        imports.write_results(
+    with units() as uow:
+        uow.imports.write_results(
             batch_id,
             (
                 {
@@ -154,10 +147,11 @@ def _mark_lines(
                 for line in chunk
             ),
         )
+        uow.commit()
 
 
 def _mark_retrying(
-    engine: sa.Engine, batch_id: uuid.UUID, chunk: Sequence[ParsedLine], cause: str
+    units: UnitOfWorkFactory, batch_id: uuid.UUID, chunk: Sequence[ParsedLine], cause: str
 ) -> None:
     """Mark a chunk's lines `retrying`, if the database lets us.
 
@@ -165,7 +159,7 @@ def _mark_retrying(
     later run treats alike (it imports every line without a final result).
     """
     try:
-        _mark_lines(engine, batch_id, chunk, ImportResultStatus.RETRYING, cause)
+        _mark_lines(units, batch_id, chunk, ImportResultStatus.RETRYING, cause)
     except Exception as error:
         if not is_transient_db_error(error):
             raise
@@ -208,22 +202,20 @@ class ChunkPipeline:
 
     def __init__(
         self,
-        engine: sa.Engine,
+        units: UnitOfWorkFactory,
         batch: ImportBatch,
-        ingest: ChunkIngest,
         report: BatchReport,
         *,
         writers: int,
         on_settled: Callable[[int], None] | None = None,
     ) -> None:
-        """Write `batch`'s chunks through `ingest`, counting into `report`.
+        """Write `batch`'s chunks in units of work from `units`, counting into `report`.
 
         `on_settled` is called with `report.lines_processed` after each settled chunk.
         """
         self.writers = max(1, writers)
-        self.engine = engine
+        self.units = units
         self.batch = batch
-        self.ingest = ingest
         self.report = report
         self.on_settled = on_settled
 
@@ -236,9 +228,7 @@ class ChunkPipeline:
                     for shard, chunk in _sharded_chunks(lines, chunk_size, self.writers):
                         if shard in in_flight:
                             self._settle(*in_flight.pop(shard))
-                        written = pool.submit(
-                            _write_chunk, self.engine, self.batch.id, chunk, self.ingest
-                        )
+                        written = pool.submit(_write_chunk, self.units, self.batch.id, chunk)
                         in_flight[shard] = (written, chunk)
                 finally:
                     for shard in sorted(in_flight):
@@ -256,12 +246,12 @@ class ChunkPipeline:
         except Exception as error:
             cause = describe_db_error(error)
             if is_transient_db_error(error):
-                _mark_retrying(self.engine, self.batch.id, chunk, cause)
+                _mark_retrying(self.units, self.batch.id, chunk, cause)
                 raise TransientBatchError(
                     f"batch {self.batch.id} ({self.batch.storage_url}, {len(chunk)} line(s) "
                     f"from {chunk[0].line_number} to {chunk[-1].line_number}): {cause}"
                 ) from error
-            _mark_lines(self.engine, self.batch.id, chunk, ImportResultStatus.FAILED, cause)
+            _mark_lines(self.units, self.batch.id, chunk, ImportResultStatus.FAILED, cause)
             raise
         self.report.lines_processed += len(chunk)
         if self.on_settled is not None:

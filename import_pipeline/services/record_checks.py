@@ -1,11 +1,11 @@
 """Checks of an imported record: what its asset checks (`orchestration.checks`) report.
 
-Each check takes the engine and a record id and returns a `CheckOutcome`: whether it
+Each check takes a unit-of-work factory and a record id and returns a `CheckOutcome`: whether it
 passed, one line saying what was found, and plain metadata (counts, and up to
-`SAMPLE_ROWS` sample rows naming a batch and a line). The queries are set-based
-(`store.result_checks`, `references.queries`) and stay fast on a million-line record:
-on PostgreSQL, with two such records stored, from 0.2 s (results settled) to 2.5 s
-(identifiers unique, over 4 million identifiers).
+`SAMPLE_ROWS` sample rows naming a batch and a line). The queries are set-based (the
+unit of work's `checks` store: `store.result_checks`, `references.queries`) and stay
+fast on a million-line record: on PostgreSQL, with two such records stored, from 0.2 s
+(results settled) to 2.5 s (identifiers unique, over 4 million identifiers).
 An unknown record raises `UnknownRecordError`.
 """
 
@@ -14,16 +14,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import sqlalchemy as sa
-
 from import_pipeline.domain.errors import SourceUnreadableError, UnknownRecordError
+from import_pipeline.domain.findings import BatchResults, Found
 from import_pipeline.domain.models import ImportBatch
 from import_pipeline.domain.statuses import RESULT_TERMINAL_STATUSES, ImportResultStatus
-from import_pipeline.references.queries import shared_identifiers
 from import_pipeline.services.source_guard import lines_phrase
+from import_pipeline.services.unit_of_work import ImportStore, UnitOfWorkFactory
 from import_pipeline.sources import check_file_fingerprint, iter_source_lines, local_path
-from import_pipeline.store.imports import ImportRepository, unfinished, unit_of_work
-from import_pipeline.store.result_checks import BatchResults, Found, ResultCheckQueries
+from import_pipeline.store.imports import unfinished
 
 # Sample rows a check's metadata lists at most.
 SAMPLE_ROWS = 20
@@ -52,7 +50,7 @@ class CheckOutcome:
     metadata: Mapping[str, MetadataEntry] = field(default_factory=dict)
 
 
-def _require_record(imports: ImportRepository, record_id: uuid.UUID) -> None:
+def _require_record(imports: ImportStore, record_id: uuid.UUID) -> None:
     if imports.get_record(record_id) is None:
         raise UnknownRecordError(f"no import record with id {record_id}")
 
@@ -172,7 +170,7 @@ def _tally_batch(tally: _Tally, batch: ImportBatch, results: BatchResults) -> No
     )
 
 
-def results_complete(engine: sa.Engine, record_id: uuid.UUID) -> CheckOutcome:
+def results_complete(units: UnitOfWorkFactory, record_id: uuid.UUID) -> CheckOutcome:
     """Every non-blank source line of the record has exactly one result.
 
     Four findings fail it: a line with results in two batches (overlapping ranges of
@@ -182,10 +180,10 @@ def results_complete(engine: sa.Engine, record_id: uuid.UUID) -> CheckOutcome:
     remote one is reported as not verifiable); an unfinished batch. A batch whose source
     failed is not counted: it has results only for the lines read before the failure.
     """
-    with unit_of_work(engine) as imports:
-        _require_record(imports, record_id)
-        batches = imports.list_batches(record_id)
-        queries = ResultCheckQueries(imports.connection)
+    with units() as uow:
+        _require_record(uow.imports, record_id)
+        batches = uow.imports.list_batches(record_id)
+        queries = uow.checks
         by_batch = queries.results_by_batch(record_id)
         repeated = queries.repeated_lines(record_id, SAMPLE_ROWS)
         outside = queries.results_outside_ranges(
@@ -255,21 +253,17 @@ def _result_rows(found: Found[Any]) -> list[SampleRow]:
     ]
 
 
-def results_settled(engine: sa.Engine, record_id: uuid.UUID) -> CheckOutcome:
+def results_settled(units: UnitOfWorkFactory, record_id: uuid.UUID) -> CheckOutcome:
     """No result of the record is left `created`, `started` or `retrying`.
 
     After a successful run every line it read is settled (completed, partially failed
     or failed); a line left `retrying` means a transient fault that no retry resolved.
     """
-    with unit_of_work(engine) as imports:
-        _require_record(imports, record_id)
-        counts = imports.count_results(record_id=record_id)
+    with units() as uow:
+        _require_record(uow.imports, record_id)
+        counts = uow.imports.count_results(record_id=record_id)
         unsettled = sum(counts[status] for status in _UNSETTLED)
-        found = (
-            ResultCheckQueries(imports.connection).unsettled_results(record_id, SAMPLE_ROWS)
-            if unsettled
-            else Found(0, [])
-        )
+        found = uow.checks.unsettled_results(record_id, SAMPLE_ROWS) if unsettled else Found(0, [])
     results = sum(counts[str(status)] for status in ImportResultStatus)
     if unsettled:
         by_status = ", ".join(
@@ -294,7 +288,7 @@ def results_settled(engine: sa.Engine, record_id: uuid.UUID) -> CheckOutcome:
 # identifiers_unique --------------------------------------------------------------------
 
 
-def identifiers_unique(engine: sa.Engine, record_id: uuid.UUID) -> CheckOutcome:
+def identifiers_unique(units: UnitOfWorkFactory, record_id: uuid.UUID) -> CheckOutcome:
     """No identifier of the references the record's lines point at belongs to two of them.
 
     Identifiers are compared in canonical form (`references.queries.shared_identifiers`),
@@ -302,10 +296,9 @@ def identifiers_unique(engine: sa.Engine, record_id: uuid.UUID) -> CheckOutcome:
     `10.1000/abc`) is found, whichever reference holds the canonical one. The drifted
     rows are looked for among the identifiers of this record's references only.
     """
-    with unit_of_work(engine) as imports:
-        _require_record(imports, record_id)
-        references = ResultCheckQueries(imports.connection).reference_ids(record_id)
-        found = shared_identifiers(imports.connection, references, SAMPLE_ROWS)
+    with units() as uow:
+        _require_record(uow.imports, record_id)
+        found = uow.checks.shared_identifiers(record_id, SAMPLE_ROWS)
     samples: list[SampleRow] = [
         {
             "identifier": f"{shared.identifier_type}:{shared.identifier}",
@@ -331,7 +324,7 @@ def identifiers_unique(engine: sa.Engine, record_id: uuid.UUID) -> CheckOutcome:
 
 
 def failed_share_below_threshold(
-    engine: sa.Engine, record_id: uuid.UUID, threshold: float
+    units: UnitOfWorkFactory, record_id: uuid.UUID, threshold: float
 ) -> CheckOutcome:
     """The share of the record's lines failed or partially failed is at most `threshold`.
 
@@ -341,11 +334,11 @@ def failed_share_below_threshold(
     """
     if not 0 <= threshold <= 1:
         raise ValueError(f"the failed share threshold must be from 0 to 1, not {threshold}")
-    with unit_of_work(engine) as imports:
-        _require_record(imports, record_id)
-        counts = imports.count_results(record_id=record_id)
+    with units() as uow:
+        _require_record(uow.imports, record_id)
+        counts = uow.imports.count_results(record_id=record_id)
         failed = counts[ImportResultStatus.FAILED] + counts[ImportResultStatus.PARTIALLY_FAILED]
-        failures = imports.failed_results(record_id, SAMPLE_ROWS) if failed else []
+        failures = uow.imports.failed_results(record_id, SAMPLE_ROWS) if failed else []
     lines = sum(counts[str(status)] for status in ImportResultStatus)
     share = failed / lines if lines else 0.0
     passed = share <= threshold

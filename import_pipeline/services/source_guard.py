@@ -16,12 +16,11 @@ then written into the batch's details with the number of lines imported.
 
 from collections.abc import Iterator
 
-import sqlalchemy as sa
-
 from import_pipeline.domain.errors import SourceUnreadableError
 from import_pipeline.domain.models import ImportBatch, SourceFingerprint
 from import_pipeline.domain.statuses import RESULT_TERMINAL_STATUSES
 from import_pipeline.services.chunk_pipeline import BatchReport, TransientBatchError
+from import_pipeline.services.unit_of_work import UnitOfWorkFactory
 from import_pipeline.settings import get_settings
 from import_pipeline.sources import (
     HttpLimits,
@@ -31,7 +30,6 @@ from import_pipeline.sources import (
     local_path,
 )
 from import_pipeline.store.errors import describe_db_error, is_transient_db_error
-from import_pipeline.store.imports import unit_of_work
 
 
 def lines_phrase(count: int) -> str:
@@ -43,14 +41,17 @@ class SourceGuard:
     """A batch's source, checked against its fingerprint when reading starts and ends."""
 
     def __init__(
-        self, engine: sa.Engine, batch: ImportBatch, http_limits: HttpLimits | None = None
+        self,
+        units: UnitOfWorkFactory,
+        batch: ImportBatch,
+        http_limits: HttpLimits | None = None,
     ) -> None:
         """Guard `batch`'s reading; an HTTP(S) fetch keeps to `http_limits`.
 
         Without `http_limits`, an HTTP(S) fetch keeps to the `IMPORT_PIPELINE_HTTP_*`
         settings.
         """
-        self._engine = engine
+        self._units = units
         self._batch = batch
         self._http_limits = http_limits
         self._path = local_path(batch.storage_url)
@@ -112,8 +113,8 @@ class SourceGuard:
             except SourceUnreadableError as error:
                 failure = str(error)
         if failure is not None:
-            with unit_of_work(self._engine) as imports:
-                counts = imports.count_results(batch_id=self._batch.id)
+            with self._units() as uow:
+                counts = uow.imports.count_results(batch_id=self._batch.id)
             imported = sum(counts[str(status)] for status in RESULT_TERMINAL_STATUSES)
             if imported:
                 failure += (
@@ -130,8 +131,9 @@ class SourceGuard:
         """
         self._fingerprint = fingerprint
         try:
-            with unit_of_work(self._engine) as imports:
-                imports.save_source_fingerprint(self._batch.id, fingerprint)
+            with self._units() as uow:
+                uow.imports.save_source_fingerprint(self._batch.id, fingerprint)
+                uow.commit()
         except Exception as error:
             if not is_transient_db_error(error):
                 raise

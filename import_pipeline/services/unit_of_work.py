@@ -1,10 +1,13 @@
-"""The unit of work the services run in, and the import store they reach through it.
+"""The unit of work the services run in, and the stores they reach through it.
 
-A service asks a `UnitOfWorkFactory` for a unit of work, reaches the import records,
-batches and results only through its `imports` store while it is active, and calls
-`commit()` to keep what it wrote: leaving the block without committing (or with an
-error) rolls everything back. The SQL implementation is `store.unit_of_work`; the
-tests have an in-memory one, so that a service can be tested without a database.
+A service asks a `UnitOfWorkFactory` for a unit of work and, while it is active,
+reaches the import records, batches and results through its `imports` store, the
+references domain through its `references` store (create and merge references), and
+the record-wide check queries through `checks`; it calls `commit()` to keep what it
+wrote: leaving the block without committing (or with an error) rolls everything back.
+One unit is one transaction, so a chunk's references and its lines' results commit
+together. The SQL implementation is `store.unit_of_work`; the tests have an in-memory
+one, so that a service can be tested without a database.
 """
 
 import datetime
@@ -13,12 +16,21 @@ from collections.abc import Callable, Iterable, Sequence
 from types import TracebackType
 from typing import Any, Protocol, Self
 
+from import_pipeline.domain.findings import (
+    BatchResults,
+    Found,
+    RepeatedLine,
+    ResultLine,
+    SharedIdentifier,
+)
 from import_pipeline.domain.models import (
     ImportBatch,
     ImportRecord,
     ImportResult,
     SourceFingerprint,
 )
+from import_pipeline.domain.outcomes import LineOutcome
+from import_pipeline.domain.parsing import ParsedLine
 from import_pipeline.domain.statuses import ImportResultStatus
 
 
@@ -142,12 +154,65 @@ class ImportStore(Protocol):
         ...
 
 
+class ReferenceStore(Protocol):
+    """The references domain as the import services see it (`references.store`)."""
+
+    def ingest(self, lines: Sequence[ParsedLine]) -> list[LineOutcome]:
+        """Create or merge the references of `lines` (parsed, none failed), in order.
+
+        Exact duplicates merge by canonical identifier (`references.ingest`). Raises a
+        transient error (`IdentifierRaceError`) when a concurrent writer won an
+        identifier: roll back and try the lines again.
+        """
+        ...
+
+    def count(self) -> int:
+        """How many references the repository holds."""
+        ...
+
+
+class CheckStore(Protocol):
+    """The record-wide queries behind a record's checks (`store.result_checks`)."""
+
+    def results_by_batch(self, record_id: uuid.UUID) -> dict[uuid.UUID, BatchResults]:
+        """Each of the record's batches that has results: their count and line bounds."""
+        ...
+
+    def results_outside_ranges(
+        self, batches: Sequence[ImportBatch], limit: int
+    ) -> Found[ResultLine]:
+        """Results of `batches` whose line lies outside their batch's range."""
+        ...
+
+    def repeated_lines(self, record_id: uuid.UUID, limit: int) -> Found[RepeatedLine]:
+        """Source lines with a result in two of the record's batches."""
+        ...
+
+    def unsettled_results(self, record_id: uuid.UUID, limit: int) -> Found[ResultLine]:
+        """The record's results that are not terminal."""
+        ...
+
+    def shared_identifiers(self, record_id: uuid.UUID, limit: int) -> Found[SharedIdentifier]:
+        """Identifiers that a reference of the record's results shares with another."""
+        ...
+
+
 class UnitOfWork(Protocol):
-    """One transaction: the store while it is active; commits only when asked."""
+    """One transaction: the stores while it is active; commits only when asked."""
 
     @property
     def imports(self) -> ImportStore:
         """The import store, while the unit of work is active."""
+        ...
+
+    @property
+    def references(self) -> ReferenceStore:
+        """The reference store, while the unit of work is active."""
+        ...
+
+    @property
+    def checks(self) -> CheckStore:
+        """The check queries, while the unit of work is active."""
         ...
 
     def __enter__(self) -> Self:

@@ -6,8 +6,7 @@ Every method runs on the connection (and transaction) the repository was built w
 
 import datetime
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -463,10 +462,3 @@ def _batch_row(batch: ImportBatch) -> dict[str, Any]:
 def unfinished(batch: ImportBatch) -> bool:
     """True while a batch still has lines to process."""
     return batch.status in {ImportBatchStatus.CREATED, ImportBatchStatus.STARTED}
-
-
-@contextmanager
-def unit_of_work(engine: sa.Engine) -> Iterator[ImportRepository]:
-    """A repository in a transaction that commits on a clean exit and rolls back on error."""
-    with engine.begin() as connection:
-        yield ImportRepository(connection)

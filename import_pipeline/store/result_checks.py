@@ -8,54 +8,24 @@ A query that finds rows returns how many in all and the first few (`Found`).
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Generic, NamedTuple, TypeVar
 
 import sqlalchemy as sa
 
+from import_pipeline.domain.findings import (
+    BatchResults,
+    Found,
+    RepeatedLine,
+    ResultLine,
+    SharedIdentifier,
+)
 from import_pipeline.domain.models import ImportBatch
 from import_pipeline.domain.statuses import RESULT_TERMINAL_STATUSES
+from import_pipeline.references.queries import shared_identifiers
 from import_pipeline.store.tables import import_batch, import_result
-
-T = TypeVar("T")
 
 # The end of a range that runs to the end of its source (`line_end` NULL).
 _LAST_LINE = 2**31 - 1
 _TERMINAL = sorted(str(status) for status in RESULT_TERMINAL_STATUSES)
-
-
-@dataclass(frozen=True)
-class Found(Generic[T]):
-    """What a check query found: how many rows in all, and the first of them, in order."""
-
-    total: int
-    first: list[T]
-
-
-class BatchResults(NamedTuple):
-    """A batch's results in aggregate: how many, and their lowest and highest line numbers."""
-
-    results: int
-    first_line: int
-    last_line: int
-
-
-class RepeatedLine(NamedTuple):
-    """A source line with a result in two batches whose ranges overlap."""
-
-    storage_url: str
-    line_number: int
-    batch_id: uuid.UUID
-    other_batch_id: uuid.UUID
-
-
-class ResultLine(NamedTuple):
-    """One result, as a check shows it."""
-
-    batch_id: uuid.UUID
-    line_number: int
-    status: str
-    failure_details: str | None
 
 
 def _first_line(table: sa.FromClause) -> sa.ColumnElement[int]:
@@ -182,7 +152,15 @@ class ResultCheckQueries:
         )
         return self._found(query, limit)
 
-    def reference_ids(self, record_id: uuid.UUID) -> sa.Select[tuple[uuid.UUID]]:
+    def shared_identifiers(self, record_id: uuid.UUID, limit: int) -> Found[SharedIdentifier]:
+        """Identifiers a reference of the record's results shares with another reference.
+
+        See `references.queries.shared_identifiers`, which compares them canonically.
+        """
+        return shared_identifiers(self.connection, self._reference_ids(record_id), limit)
+
+    @staticmethod
+    def _reference_ids(record_id: uuid.UUID) -> sa.Select[tuple[uuid.UUID]]:
         """A query (not run here) of the references the record's results point at.
 
         One row per result (merged lines repeat their reference): the query that joins

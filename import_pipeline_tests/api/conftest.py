@@ -10,7 +10,6 @@ import pytest
 from fastapi.testclient import TestClient
 
 from import_pipeline.api.app import create_app
-from import_pipeline.references.ingest import ingest_chunk
 from import_pipeline.services.batches import process_batch
 from import_pipeline.services.finalise import finalise_record
 from import_pipeline.services.planning import start_and_plan
@@ -60,5 +59,5 @@ def run_waiting_batches(engine, record_id: str) -> None:
     """What the import job does for the record's partition, without Dagster."""
     record = uuid.UUID(record_id)
     for batch_id in start_and_plan(sql_units(engine), record, batch_size=1000):
-        process_batch(engine, batch_id, ingest_chunk, chunk_size=20)
+        process_batch(sql_units(engine), batch_id, chunk_size=20)
     finalise_record(sql_units(engine), record)

@@ -13,7 +13,6 @@ import pytest
 
 from import_pipeline.domain.models import ImportRecord
 from import_pipeline.domain.statuses import FinalisedBy, ImportBatchStatus
-from import_pipeline.references.ingest import ingest_chunk
 from import_pipeline.services.batches import process_batch
 from import_pipeline.services.registration import add_batch, open_record, register_import
 from import_pipeline.services.storage_policy import StoragePolicy
@@ -36,7 +35,7 @@ def importer_batch(engine, url):
 
 
 def process(engine, batch, policy):
-    return process_batch(engine, batch.id, ingest_chunk, chunk_size=50, storage_policy=policy)
+    return process_batch(sql_units(engine), batch.id, chunk_size=50, storage_policy=policy)
 
 
 @pytest.mark.parametrize(

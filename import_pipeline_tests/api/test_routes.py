@@ -12,9 +12,9 @@ from import_pipeline.domain.models import ImportRecord
 from import_pipeline.domain.statuses import ImportRecordStatus
 from import_pipeline.services.finalise import fail_record
 from import_pipeline.services.registration import register_import
-from import_pipeline.store.imports import unit_of_work
 from import_pipeline.store.unit_of_work import sql_units
 from import_pipeline_tests.api.conftest import MAX_BODY_BYTES, RECORD_IN, run_waiting_batches
+from import_pipeline_tests.store_access import repository
 
 # demo.jsonl (see import_pipeline/samples/README.md): 49 non-blank lines; 47, 48 and 50
 # fail, 49 is imported without its invalid identifier.
@@ -389,7 +389,7 @@ def test_records_registered_with_their_sources_are_still_finalised_by_their_run(
     assert refused.status_code == 409
     assert "finalised by its run" in refused.json()["detail"]
     run_waiting_batches(engine, str(record.id))
-    with unit_of_work(engine) as imports:
+    with repository(engine) as imports:
         assert imports.get_record(record.id).status == ImportRecordStatus.COMPLETED
 
 

@@ -15,8 +15,8 @@ import pytest
 
 from import_pipeline.domain.statuses import RunBy
 from import_pipeline.store.engine import create_db_engine
-from import_pipeline.store.imports import unit_of_work
 from import_pipeline_tests.data_files import sdk_sample
+from import_pipeline_tests.store_access import repository
 
 CLI = [sys.executable, "-m", "import_pipeline.cli"]
 
@@ -160,7 +160,7 @@ def test_failed_lines_in_a_completed_record_exit_0(env, tmp_path):
     engine = create_db_engine(
         f"sqlite:///{Path(env['IMPORT_PIPELINE_DATA_DIR'])}/import_pipeline.sqlite"
     )
-    with unit_of_work(engine) as imports:
+    with repository(engine) as imports:
         record = imports.get_record(record_id)
     engine.dispose()
     assert record is not None and record.run_by == RunBy.COMMAND  # no sensor will run it

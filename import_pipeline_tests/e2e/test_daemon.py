@@ -12,9 +12,9 @@ import time
 import pytest
 
 from import_pipeline.store.engine import create_db_engine
-from import_pipeline.store.imports import unit_of_work
 from import_pipeline_tests.data_files import non_blank_lines, plain_copy, real_file
 from import_pipeline_tests.processes import BIN, isolated_env, log_tail, started
+from import_pipeline_tests.store_access import repository
 
 pytestmark = pytest.mark.slow
 
@@ -45,7 +45,7 @@ def test_daemon_imports_a_dropped_file(tmp_path):
             summary = None
             while time.monotonic() < deadline and summary is None:
                 time.sleep(1)
-                with unit_of_work(engine) as imports:
+                with repository(engine) as imports:
                     records = imports.list_records()
                     if records and records[0].status == "completed":
                         summary = (records, imports.count_results(record_id=records[0].id))

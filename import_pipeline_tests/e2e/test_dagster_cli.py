@@ -17,9 +17,9 @@ from dagster import DagsterInstance
 from dagster._core.instance.ref import InstanceRef
 
 from import_pipeline.store.engine import create_db_engine
-from import_pipeline.store.imports import unit_of_work
 from import_pipeline_tests.data_files import sdk_sample
 from import_pipeline_tests.processes import BIN, ROOT, isolated_env
+from import_pipeline_tests.store_access import repository
 
 RUN_CONFIG = ROOT / "examples" / "import_job.yaml"
 
@@ -71,7 +71,7 @@ def wait_completed(env, record_ids, timeout=180):
     states: list[str] = []
     try:
         while time.monotonic() < deadline:
-            with unit_of_work(engine) as imports:
+            with repository(engine) as imports:
                 states = [str(imports.get_record(uuid.UUID(r)).status) for r in record_ids]
             if all(s == "completed" for s in states):
                 return

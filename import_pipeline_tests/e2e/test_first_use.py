@@ -16,10 +16,10 @@ import pytest
 import sqlalchemy as sa
 
 from import_pipeline.store.engine import create_db_engine
-from import_pipeline.store.imports import unit_of_work
 from import_pipeline.store.migrations import schema_is_current
 from import_pipeline_tests.conftest import ADMIN_URL
 from import_pipeline_tests.data_files import non_blank_lines, real_file, sdk_sample
+from import_pipeline_tests.store_access import repository
 
 CLI = [sys.executable, "-m", "import_pipeline.cli"]
 IMPORTS = 4
@@ -75,7 +75,7 @@ def concurrent_first_imports(tmp_path: Path, database_url: str | None) -> str:
     engine = create_db_engine(url)
     try:
         assert schema_is_current(engine)
-        with unit_of_work(engine) as imports:
+        with repository(engine) as imports:
             for source, (stdout, _) in zip(sources, outputs, strict=True):
                 record = json.loads(stdout)
                 assert record["status"] == "completed"

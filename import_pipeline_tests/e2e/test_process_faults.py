@@ -29,11 +29,11 @@ from import_pipeline.orchestration.partitions import IMPORT_RECORDS_PARTITION
 from import_pipeline.orchestration.run_config import run_config
 from import_pipeline.services import batches
 from import_pipeline.services.finalise import summarise
-from import_pipeline.store.imports import unit_of_work
 from import_pipeline.store.tables import import_record, import_result
 from import_pipeline_tests.data_files import non_blank_lines, real_file
 from import_pipeline_tests.e2e.test_concurrency import CLI, assert_consistent, env_for
 from import_pipeline_tests.integration.test_import_job import register
+from import_pipeline_tests.store_access import repository
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -150,7 +150,7 @@ def test_a_killed_batch_worker_is_retried_by_the_run_itself(pg_engine, postgres_
     assert result.success
     reasons = [str(entry.dagster_event.event_specific_data.error) for entry in retries]
     assert any("died (exit code -9)" in reason for reason in reasons), reasons
-    with unit_of_work(pg_engine) as imports:
+    with repository(pg_engine) as imports:
         summary = summarise(imports, record_id)
     assert summary.record.status == ImportRecordStatus.COMPLETED
     settled = summary.counts["completed"] + summary.counts["failed"]
@@ -242,7 +242,7 @@ def test_an_outage_longer_than_the_budget_fails_the_run_and_a_rerun_finishes(
         failure = next(e for e in first.all_events if e.event_type == DagsterEventType.STEP_FAILURE)
         message = failure.step_failure_data.user_failure_data.description
         assert "gave up after 2 retries" in message
-        with unit_of_work(pg_engine) as imports:
+        with repository(pg_engine) as imports:
             summary = summarise(imports, record_id)
             statuses = imports.count_results(record_id=record_id)
         assert summary.record.status == ImportRecordStatus.STARTED
@@ -252,7 +252,7 @@ def test_an_outage_longer_than_the_budget_fails_the_run_and_a_rerun_finishes(
 
         second = execute(postgres_url, instance, record_id, chunk_size=100)
     assert second.success
-    with unit_of_work(pg_engine) as imports:
+    with repository(pg_engine) as imports:
         summary = summarise(imports, record_id)
     assert summary.record.status == ImportRecordStatus.COMPLETED
     assert summary.counts["completed"] + summary.counts["failed"] == non_blank_lines(source)
@@ -261,7 +261,7 @@ def test_an_outage_longer_than_the_budget_fails_the_run_and_a_rerun_finishes(
 
 
 def imports_failed(engine, record_id):
-    with unit_of_work(engine) as imports:
+    with repository(engine) as imports:
         return [
             r.failure_details or ""
             for r in imports.list_results(record_id=record_id, status="failed")

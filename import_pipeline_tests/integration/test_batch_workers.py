@@ -10,15 +10,14 @@ import pytest
 import sqlalchemy as sa
 
 from import_pipeline.domain.statuses import ImportBatchStatus
-from import_pipeline.references.ingest import ingest_chunk
 from import_pipeline.references.queries import count_references
 from import_pipeline.services import batches
 from import_pipeline.services.batches import TransientBatchError, process_batch
 from import_pipeline.services.planning import start_and_plan
-from import_pipeline.store.imports import unit_of_work
 from import_pipeline.store.unit_of_work import sql_units
 from import_pipeline_tests.integration.test_import_job import register
 from import_pipeline_tests.integration.test_transient_settling import hold_identifier
+from import_pipeline_tests.store_access import repository
 
 pytestmark = pytest.mark.postgres
 
@@ -45,14 +44,14 @@ def test_workers_give_one_result_per_line_and_merge_duplicates(
 ):
     record_id = register(pg_engine, write(tmp_path / "s.jsonl", 1000))
     [batch_id] = start_and_plan(sql_units(pg_engine), record_id, 10_000)
-    report = process_batch(pg_engine, batch_id, ingest_chunk, chunk_size=50, workers=2)
+    report = process_batch(sql_units(pg_engine), batch_id, chunk_size=50, workers=2)
     assert report.status == ImportBatchStatus.COMPLETED
     assert report.lines_processed == 1000
-    with unit_of_work(pg_engine) as imports:
+    with repository(pg_engine) as imports:
         results = imports.list_results(batch_id=batch_id)
     assert sorted(r.line_number for r in results) == list(range(1, 1001))
     assert report.lines_read == 1000
-    with unit_of_work(pg_engine) as imports:
+    with repository(pg_engine) as imports:
         assert imports.get_batch(batch_id).source_lines == 1000  # the workers' shares add up
     created = [r for r in results if r.reference_created]
     assert len(created) == 900
@@ -76,20 +75,19 @@ def test_transient_error_in_a_worker_marks_retrying_and_raises(
             hold_identifier(blocker, 7)
             with pytest.raises(TransientBatchError, match=r"LockNotAvailable \[55P03\]"):
                 process_batch(
-                    impatient,
+                    sql_units(impatient),
                     batch_id,
-                    ingest_chunk,
                     chunk_size=1000,
                     workers=2,
                 )
             blocker.rollback()
     finally:
         impatient.dispose()
-    with unit_of_work(pg_engine) as imports:
+    with repository(pg_engine) as imports:
         statuses = {r.line_number: r.status for r in imports.list_results(batch_id=batch_id)}
     assert statuses[7] == "retrying"
     assert set(statuses.values()) <= {"retrying", "completed"}
     assert "completed" in statuses.values()  # the other worker's share was committed
-    report = process_batch(pg_engine, batch_id, ingest_chunk, chunk_size=1000, workers=2)
+    report = process_batch(sql_units(pg_engine), batch_id, chunk_size=1000, workers=2)
     assert report.status == ImportBatchStatus.COMPLETED
     assert report.lines_skipped == sum(1 for s in statuses.values() if s == "completed")

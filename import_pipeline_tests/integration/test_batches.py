@@ -10,16 +10,15 @@ import sqlalchemy as sa
 from import_pipeline.domain.models import ImportRecord
 from import_pipeline.domain.statuses import ImportBatchStatus, ImportRecordStatus
 from import_pipeline.domain.statuses import ImportResultStatus as S
-from import_pipeline.references.ingest import ingest_chunk
 from import_pipeline.services.batches import process_batch
 from import_pipeline.services.finalise import finalise_record
 from import_pipeline.services.planning import start_and_plan
 from import_pipeline.services.registration import register_import
 from import_pipeline.sources import SourceUnreadableError
-from import_pipeline.store.imports import unit_of_work
 from import_pipeline.store.tables import import_result
 from import_pipeline.store.unit_of_work import sql_units
 from import_pipeline_tests.data_files import sdk_sample
+from import_pipeline_tests.store_access import repository
 
 
 def record():
@@ -42,7 +41,7 @@ def write_lines(path, count, blank_every=0):
 def run_all(engine, record_id, batch_size=1000, chunk_size=7):
     batch_ids = start_and_plan(sql_units(engine), record_id, batch_size)
     for batch_id in batch_ids:
-        process_batch(engine, batch_id, ingest_chunk, chunk_size=chunk_size)
+        process_batch(sql_units(engine), batch_id, chunk_size=chunk_size)
     return finalise_record(sql_units(engine), record_id)
 
 
@@ -59,7 +58,7 @@ def test_chunked_source_gets_one_result_per_non_blank_line(engine, tmp_path):
     ]
     assert summary.counts["completed"] == 95 - 9
     assert summary.record.status == ImportRecordStatus.COMPLETED
-    with unit_of_work(engine) as imports:
+    with repository(engine) as imports:
         lines = [r.line_number for r in imports.list_results(record_id=rec.id)]
     assert sorted(lines) == [n for n in range(1, 96) if n % 10]
 
@@ -68,7 +67,7 @@ def test_rerun_skips_settled_lines_and_writes_no_second_result(engine, tmp_path)
     source = write_lines(tmp_path / "s.jsonl", 30)
     rec, [batch] = register_import(sql_units(engine), record(), [str(source)])
     run_all(engine, rec.id)
-    with unit_of_work(engine) as imports:
+    with repository(engine) as imports:
         # Pretend the batch was interrupted: reopen it and forget the last 10 results.
         reopened = imports.get_batch(batch.id).model_copy(
             update={"status": ImportBatchStatus.STARTED}
@@ -79,11 +78,11 @@ def test_rerun_skips_settled_lines_and_writes_no_second_result(engine, tmp_path)
                 import_result.c.import_batch_id == batch.id, import_result.c.line_number > 20
             )
         )
-    report = process_batch(engine, batch.id, ingest_chunk, chunk_size=4)
+    report = process_batch(sql_units(engine), batch.id, chunk_size=4)
     assert report.lines_skipped == 20
     assert report.lines_processed == 10
     assert report.status == ImportBatchStatus.COMPLETED
-    with unit_of_work(engine) as imports:
+    with repository(engine) as imports:
         assert len(imports.list_results(batch_id=batch.id)) == 30
 
 
@@ -164,7 +163,7 @@ def test_failed_lines_and_statuses_are_counted(engine, tmp_path):
     assert summary.batches[0].status == ImportBatchStatus.PARTIALLY_FAILED
     [sample] = summary.failure_samples
     assert sample.startswith("Entry 2: not valid JSON (")
-    with unit_of_work(engine) as imports:
+    with repository(engine) as imports:
         failed = imports.list_results(record_id=rec.id, status=S.FAILED)
     assert [r.line_number for r in failed] == [2]
 
@@ -184,7 +183,7 @@ def test_a_resumed_batch_counts_its_settled_lines_too(engine, tmp_path):
     source = write_lines(tmp_path / "s.jsonl", 30, blank_every=7)
     rec, [batch] = register_import(sql_units(engine), record(), [str(source)])
     run_all(engine, rec.id)
-    with unit_of_work(engine) as imports:
+    with repository(engine) as imports:
         reopened = imports.get_batch(batch.id).model_copy(
             update={"status": ImportBatchStatus.STARTED, "source_lines": None}
         )
@@ -194,10 +193,10 @@ def test_a_resumed_batch_counts_its_settled_lines_too(engine, tmp_path):
                 import_result.c.import_batch_id == batch.id, import_result.c.line_number > 20
             )
         )
-    report = process_batch(engine, batch.id, ingest_chunk, chunk_size=4)
+    report = process_batch(sql_units(engine), batch.id, chunk_size=4)
     assert report.lines_skipped == 18
     assert report.lines_read == 26
-    with unit_of_work(engine) as imports:
+    with repository(engine) as imports:
         assert imports.get_batch(batch.id).source_lines == 26
 
 

@@ -11,9 +11,9 @@ from dagster import AssetCheckSeverity, DagsterEventType, instance_for_test
 
 from import_pipeline.domain.statuses import ImportRecordStatus
 from import_pipeline.services.finalise import summarise
-from import_pipeline.store.imports import unit_of_work
 from import_pipeline_tests.data_files import non_blank_lines, sdk_sample
 from import_pipeline_tests.integration.test_import_job import register, run_job
+from import_pipeline_tests.store_access import repository
 
 
 def test_an_unreadable_source_fails_the_run_with_the_record_s_reason(
@@ -31,7 +31,7 @@ def test_an_unreadable_source_fails_the_run_with_the_record_s_reason(
     data = failure.step_failure_data.user_failure_data
     assert data.description.startswith(f"import record {record_id} failed: every source was")
     assert {"status", "counts_by_status", "failure_samples"} <= set(data.metadata)
-    with unit_of_work(engine) as imports:
+    with repository(engine) as imports:
         assert summarise(imports, record_id).record.status == ImportRecordStatus.FAILED
 
 
@@ -43,7 +43,7 @@ def test_failed_lines_in_a_completed_record_leave_the_run_green(engine, database
     with instance_for_test() as instance:
         result = run_job(database_url, instance, record_id)
     assert result.success
-    with unit_of_work(engine) as imports:
+    with repository(engine) as imports:
         summary = summarise(imports, record_id)
     assert summary.record.status == ImportRecordStatus.COMPLETED
     assert summary.counts["failed"] == 1

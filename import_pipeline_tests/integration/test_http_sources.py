@@ -20,16 +20,15 @@ import sqlalchemy as sa
 from import_pipeline import sources
 from import_pipeline.domain.models import ImportRecord, SourceFingerprint
 from import_pipeline.domain.statuses import ImportBatchStatus, ImportRecordStatus
-from import_pipeline.references.ingest import ingest_chunk
 from import_pipeline.services.batches import process_batch
 from import_pipeline.services.finalise import finalise_record
 from import_pipeline.services.planning import start_and_plan
 from import_pipeline.services.registration import register_import
 from import_pipeline.sources import HttpLimits
-from import_pipeline.store.imports import unit_of_work
 from import_pipeline.store.tables import import_batch, import_result
 from import_pipeline.store.unit_of_work import sql_units
 from import_pipeline_tests.data_files import non_blank_lines, plain_copy, real_file
+from import_pipeline_tests.store_access import repository
 
 SOURCE = "synergy_Sep_2021.jsonl.gz"
 
@@ -173,8 +172,8 @@ def import_url(engine, url, **kwargs):
         [url],
     )
     [batch_id] = start_and_plan(sql_units(engine), record.id, 100)  # http sources stay one batch
-    report = process_batch(engine, batch_id, ingest_chunk, chunk_size=50, **kwargs)
-    with unit_of_work(engine) as imports:
+    report = process_batch(sql_units(engine), batch_id, chunk_size=50, **kwargs)
+    with repository(engine) as imports:
         batch = imports.get_batch(batch_id)
         results = imports.list_results(batch_id=batch_id)
     return report, batch, results
@@ -249,10 +248,10 @@ def test_a_rerun_holds_an_http_batch_to_the_fingerprint_of_its_first_fetch(
         )
     monkeypatch.setattr(Handler, "etag", etag_on_rerun)
 
-    report = process_batch(engine, batch.id, ingest_chunk, chunk_size=50)
+    report = process_batch(sql_units(engine), batch.id, chunk_size=50)
 
     assert report.status == status
-    with unit_of_work(engine) as imports:
+    with repository(engine) as imports:
         lines = sorted(r.line_number for r in imports.list_results(batch_id=batch.id))
     if status == ImportBatchStatus.COMPLETED:
         assert lines == list(range(1, 272))

@@ -13,7 +13,6 @@ from import_pipeline.orchestration.run_config import run_config
 from import_pipeline.references.queries import count_references
 from import_pipeline.services.finalise import summarise
 from import_pipeline.services.registration import register_import
-from import_pipeline.store.imports import unit_of_work
 from import_pipeline.store.unit_of_work import sql_units
 from import_pipeline_tests.data_files import (
     SDK_EPPI_SAMPLES,
@@ -21,6 +20,7 @@ from import_pipeline_tests.data_files import (
     real_file,
     sdk_sample,
 )
+from import_pipeline_tests.store_access import repository
 
 pytestmark = pytest.mark.postgres
 
@@ -53,7 +53,7 @@ def test_job_imports_sdk_samples_one_result_per_line(pg_engine, postgres_url):
     with instance_for_test() as instance:
         result = run_job(postgres_url, instance, record_id)
     assert result.success
-    with unit_of_work(pg_engine) as imports:
+    with repository(pg_engine) as imports:
         summary = summarise(imports, record_id)
     assert summary.record.status == ImportRecordStatus.COMPLETED
     assert all(b.status == ImportBatchStatus.COMPLETED for b in summary.batches)
@@ -84,7 +84,7 @@ def test_job_on_real_data_in_several_batches_then_reimport(pg_engine, postgres_u
             and e.step_key.startswith("imported_references.process_import_batch")
         }
         assert len(batch_steps) == 3  # 882 lines in batches of 300
-    with unit_of_work(pg_engine) as imports:
+    with repository(pg_engine) as imports:
         s1 = summarise(imports, first)
         s2 = summarise(imports, second)
     assert sum(s1.counts[k] for k in ("completed", "partially_failed", "failed")) == lines == 882
@@ -103,7 +103,7 @@ def test_rerunning_a_partition_writes_no_second_result(pg_engine, postgres_url):
     with instance_for_test() as instance:
         assert run_job(postgres_url, instance, record_id).success
         assert run_job(postgres_url, instance, record_id).success
-    with unit_of_work(pg_engine) as imports:
+    with repository(pg_engine) as imports:
         results = imports.list_results(record_id=record_id)
     assert len(results) == 4
     assert len({r.line_number for r in results}) == 4

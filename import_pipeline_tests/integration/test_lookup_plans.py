@@ -14,11 +14,11 @@ import sqlalchemy as sa
 
 from import_pipeline.domain.models import ImportRecord
 from import_pipeline.domain.parsing import parse_line
-from import_pipeline.references.ingest import ingest_chunk
+from import_pipeline.references.store import SqlReferenceStore
 from import_pipeline.services.registration import register_import
-from import_pipeline.store.imports import unit_of_work
 from import_pipeline.store.unit_of_work import sql_units
 from import_pipeline_tests.data_files import open_plain, real_file
+from import_pipeline_tests.store_access import repository
 
 pytestmark = pytest.mark.postgres
 
@@ -40,9 +40,9 @@ def real_lines(count):
 def test_a_chunk_that_matches_existing_references_scans_no_table(pg_engine):
     lines = real_lines(200)
     with pg_engine.begin() as connection:
-        ingest_chunk(connection, lines)
+        SqlReferenceStore(connection).ingest(lines)
     with pg_engine.begin() as connection:  # every line matches now: both look-ups run
-        outcomes = ingest_chunk(connection, lines)
+        outcomes = SqlReferenceStore(connection).ingest(lines)
         scans = dict(connection.execute(SCANS).tuples().all())
     assert all(outcome.reference_created is False for outcome in outcomes)
     assert scans == {"enhancement": 0, "external_identifier": 0, "reference": 0}
@@ -54,9 +54,9 @@ def test_server_side_ids_are_time_ordered(pg_engine):
         ImportRecord(source_name="ids", processor_name="tests", processor_version="1"),
         [str(real_file(SOURCE))],
     )
-    with unit_of_work(pg_engine) as imports:
+    with repository(pg_engine) as imports:
         imports.write_results(batch.id, [{"line_number": n, "status": "completed"} for n in (1, 2)])
-        ingest_chunk(imports.connection, real_lines(3))
+        SqlReferenceStore(imports.connection).ingest(real_lines(3))
         ids = imports.connection.execute(
             sa.text("SELECT id FROM import_result UNION ALL SELECT id FROM enhancement")
         ).scalars()

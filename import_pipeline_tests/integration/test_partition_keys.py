@@ -24,9 +24,9 @@ from import_pipeline.orchestration.run_config import (
 )
 from import_pipeline.services.finalise import summarise
 from import_pipeline.settings import get_settings
-from import_pipeline.store.imports import unit_of_work
 from import_pipeline_tests.data_files import non_blank_lines, sdk_sample
 from import_pipeline_tests.integration.test_import_job import register
+from import_pipeline_tests.store_access import repository
 
 
 @pytest.fixture
@@ -54,7 +54,7 @@ def test_a_partition_added_as_a_source_path_imports_that_source(engine, database
     assert run.tags[SOURCE_TAG] == "eppi_import.jsonl"
     [materialization] = result.asset_materializations_for_node("imported_references")
     assert materialization.partition == source
-    with unit_of_work(engine) as imports:
+    with repository(engine) as imports:
         summary = summarise(imports, record_id)
     assert summary.record.status == ImportRecordStatus.COMPLETED
     assert summary.record.run_by == RunBy.PARTITION  # no sensor runs it under its id

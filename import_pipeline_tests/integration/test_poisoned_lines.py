@@ -24,7 +24,6 @@ import sqlalchemy as sa
 from import_pipeline.domain.models import ImportRecord
 from import_pipeline.domain.statuses import ImportBatchStatus, ImportRecordStatus
 from import_pipeline.domain.statuses import ImportResultStatus as S
-from import_pipeline.references.ingest import ingest_chunk
 from import_pipeline.references.queries import owner_of
 from import_pipeline.references.writers import PostgresWriter
 from import_pipeline.services.batches import process_batch
@@ -32,9 +31,9 @@ from import_pipeline.services.finalise import RecordSummary, finalise_record
 from import_pipeline.services.planning import start_and_plan
 from import_pipeline.services.registration import register_import
 from import_pipeline.store.errors import describe_db_error, is_data_rejection
-from import_pipeline.store.imports import unit_of_work
 from import_pipeline.store.unit_of_work import sql_units
 from import_pipeline_tests.data_files import open_plain, real_file
+from import_pipeline_tests.store_access import repository
 
 GOOD_LINES = 2_500
 POISON_LINE = 1_234  # the poisoned line's number in the source
@@ -73,7 +72,7 @@ def import_source(engine: sa.Engine, lines: list[bytes], tmp_path: Path) -> Reco
         [str(source)],
     )
     for batch_id in start_and_plan(sql_units(engine), record.id, 50_000):
-        process_batch(engine, batch_id, ingest_chunk, chunk_size=CHUNK_SIZE, writers=2)
+        process_batch(sql_units(engine), batch_id, chunk_size=CHUNK_SIZE, writers=2)
     return finalise_record(sql_units(engine), record.id)
 
 
@@ -82,7 +81,7 @@ def import_with_poison(engine, tmp_path, poisoned: list[bytes]) -> tuple[RecordS
     good = good_lines()
     lines = good[: POISON_LINE - 1] + poisoned + good[POISON_LINE - 1 :]
     summary = import_source(engine, lines, tmp_path)
-    with unit_of_work(engine) as imports:
+    with repository(engine) as imports:
         results = {r.line_number: r for r in imports.list_results(record_id=summary.record.id)}
     assert len(results) == len(lines)
     return summary, results
@@ -325,7 +324,7 @@ def test_lines_the_database_refuses_fail_alone_with_its_reason(engine, tmp_path)
         *good[2_000:],
     ]
     summary = import_source(engine, lines, tmp_path)
-    with unit_of_work(engine) as imports:
+    with repository(engine) as imports:
         results = {r.line_number: r for r in imports.list_results(record_id=summary.record.id)}
 
     refused = {1_001, 1_002, 2_003}
@@ -364,7 +363,7 @@ def test_an_error_that_is_no_lines_fault_still_fails_the_step(pg_engine, tmp_pat
     lines = [*good[:1_000], refused_line(REFUSED_DOIS[0]), *good[1_000:]]
     with pytest.raises(Exception, match="disk on fire"):
         import_source(pg_engine, lines, tmp_path)
-    with unit_of_work(pg_engine) as imports:
+    with repository(pg_engine) as imports:
         failed = imports.list_results(status=S.FAILED)
     assert len(failed) > 1
     assert all("DiskFull [53100]: disk on fire" in r.failure_details for r in failed)

@@ -9,7 +9,6 @@ from dagster import instance_for_test
 from import_pipeline.definitions import build_definitions
 from import_pipeline.orchestration.partitions import IMPORT_RECORDS_PARTITION
 from import_pipeline.orchestration.run_config import op_config, run_config
-from import_pipeline.references.ingest import ingest_chunk
 from import_pipeline.services import batch_workers, batches
 from import_pipeline.services.batches import process_batch
 from import_pipeline.services.planning import start_and_plan
@@ -75,9 +74,8 @@ def test_a_batch_in_worker_processes_reports_progress_while_they_run(
     [batch_id] = start_and_plan(sql_units(pg_engine), record_id, 50_000)
     seen = []
     process_batch(
-        pg_engine,
+        sql_units(pg_engine),
         batch_id,
-        ingest_chunk,
         chunk_size=200,
         workers=2,
         on_progress=seen.append,
@@ -99,11 +97,11 @@ def test_record_progress_counts_settled_lines_of_a_known_total(engine):
     batch_ids = start_and_plan(sql_units(engine), record_id, 2_000)
     planned = reader.read()
     assert planned.total_lines == 7159 and planned.settled == 0
-    process_batch(engine, batch_ids[0], ingest_chunk, chunk_size=500)
+    process_batch(sql_units(engine), batch_ids[0], chunk_size=500)
     one_done = reader.read()
     assert one_done.settled == 2000
     assert one_done.total_lines == 7159
     for batch_id in batch_ids[1:]:
-        process_batch(engine, batch_id, ingest_chunk, chunk_size=500)
+        process_batch(sql_units(engine), batch_id, chunk_size=500)
     done = reader.read()
     assert done.settled == done.total_lines == non_blank_lines(source)

@@ -11,7 +11,6 @@ import pytest
 from import_pipeline.domain.errors import RecordClosedError, UnknownBatchError, UnknownRecordError
 from import_pipeline.domain.models import ImportRecord
 from import_pipeline.domain.statuses import FinalisedBy
-from import_pipeline.references.ingest import ingest_chunk
 from import_pipeline.services.batches import process_batch
 from import_pipeline.services.finalise import batch_counts, summarise
 from import_pipeline.services.planning import start_and_plan
@@ -27,8 +26,8 @@ from import_pipeline.services.registration import (
     register_import,
 )
 from import_pipeline.services.results_pages import InvalidCursorError, read_results
-from import_pipeline.store.imports import unit_of_work
 from import_pipeline.store.unit_of_work import sql_units
+from import_pipeline_tests.store_access import repository
 
 UNKNOWN = uuid.UUID(int=9)
 
@@ -43,13 +42,13 @@ def imported(engine):
             [str(demo)],
         )
         for batch_id in start_and_plan(sql_units(engine), record.id, batch_size=20):
-            process_batch(engine, batch_id, ingest_chunk, chunk_size=10)
+            process_batch(sql_units(engine), batch_id, chunk_size=10)
     return record
 
 
 def test_a_report_is_the_summary_with_its_batch_counts(engine, imported):
     report = record_report(sql_units(engine), imported.id)
-    with unit_of_work(engine) as imports:
+    with repository(engine) as imports:
         summary = summarise(imports, imported.id)
         assert report.batch_counts == batch_counts(imports, summary)
     assert report.summary == summary == record_summary(sql_units(engine), imported.id)

@@ -11,7 +11,6 @@ import sqlalchemy as sa
 
 from import_pipeline.domain.errors import UnknownRecordError
 from import_pipeline.domain.models import ImportBatch, ImportRecord
-from import_pipeline.references.ingest import ingest_chunk
 from import_pipeline.services.batches import process_batch
 from import_pipeline.services.finalise import finalise_record
 from import_pipeline.services.planning import start_and_plan
@@ -23,7 +22,6 @@ from import_pipeline.services.record_checks import (
     results_settled,
 )
 from import_pipeline.services.registration import register_import
-from import_pipeline.store.imports import unit_of_work
 from import_pipeline.store.tables import (
     external_identifier,
     import_batch,
@@ -31,6 +29,7 @@ from import_pipeline.store.tables import (
     reference,
 )
 from import_pipeline.store.unit_of_work import sql_units
+from import_pipeline_tests.store_access import repository
 
 
 def doi_line(n):
@@ -62,7 +61,7 @@ def imported(engine, *paths, batch_size=20):
         [str(path) for path in paths],
     )
     for batch_id in start_and_plan(sql_units(engine), record.id, batch_size):
-        process_batch(engine, batch_id, ingest_chunk, chunk_size=7)
+        process_batch(sql_units(engine), batch_id, chunk_size=7)
     summary = finalise_record(sql_units(engine), record.id)
     return record.id, summary.batches
 
@@ -87,7 +86,7 @@ def result_row(batch_id, line_number):
 
 def test_a_clean_record_passes_every_check(engine, clean):
     record_id, _ = clean
-    complete = results_complete(engine, record_id)
+    complete = results_complete(sql_units(engine), record_id)
     assert complete.passed, complete.description
     assert (
         complete.description
@@ -96,11 +95,11 @@ def test_a_clean_record_passes_every_check(engine, clean):
     assert complete.metadata["batches_verified"] == 3
     assert complete.metadata["results"] == complete.metadata["source_lines_verified"] == 41
     assert complete.metadata["samples"] == []
-    settled = results_settled(engine, record_id)
+    settled = results_settled(sql_units(engine), record_id)
     assert settled.passed and settled.description == "all 41 results settled"
-    unique = identifiers_unique(engine, record_id)
+    unique = identifiers_unique(sql_units(engine), record_id)
     assert unique.passed and unique.metadata["shared_identifiers"] == 0
-    share = failed_share_below_threshold(engine, record_id, 0.05)
+    share = failed_share_below_threshold(sql_units(engine), record_id, 0.05)
     assert share.passed, share.description
     assert share.metadata["lines_failed"] == 1
     assert (
@@ -112,7 +111,7 @@ def test_a_clean_record_passes_every_check(engine, clean):
 def test_an_unknown_record_is_refused(engine):
     for check in (results_complete, results_settled, identifiers_unique):
         with pytest.raises(UnknownRecordError):
-            check(engine, uuid.uuid4())
+            check(sql_units(engine), uuid.uuid4())
 
 
 # results_complete ------------------------------------------------------------------------
@@ -122,7 +121,7 @@ def test_a_line_without_a_result_fails_results_complete(engine, clean):
     record_id, batches = clean
     with engine.begin() as connection:
         connection.execute(sa.delete(import_result).where(*result_row(batches[1].id, 25)))
-    outcome = results_complete(engine, record_id)
+    outcome = results_complete(sql_units(engine), record_id)
     assert not outcome.passed
     assert outcome.description == "1 line without a result"
     assert outcome.metadata["lines_without_result"] == 1
@@ -140,10 +139,10 @@ def test_overlapping_ranges_give_lines_two_results_and_fail_results_complete(eng
     overlapping = ImportBatch(
         import_record_id=record_id, storage_url=batches[0].storage_url, line_start=15, line_end=25
     )
-    with unit_of_work(engine) as imports:
+    with repository(engine) as imports:
         imports.add_batches([overlapping])
-    process_batch(engine, overlapping.id, ingest_chunk, chunk_size=7)
-    outcome = results_complete(engine, record_id)
+    process_batch(sql_units(engine), overlapping.id, chunk_size=7)
+    outcome = results_complete(sql_units(engine), record_id)
     assert not outcome.passed
     # lines 15-25 but the blank line 20: 10 lines, each with a result in two batches
     assert outcome.description == "10 lines with two results"
@@ -163,7 +162,7 @@ def test_a_result_outside_its_batch_range_fails_results_complete(engine, clean):
         connection.execute(
             sa.update(import_result).where(*result_row(batches[0].id, 5)).values(line_number=41)
         )
-    outcome = results_complete(engine, record_id)
+    outcome = results_complete(sql_units(engine), record_id)
     assert not outcome.passed
     assert outcome.metadata["results_outside_range"] == 1
     assert outcome.description == "1 result outside its batch's range"
@@ -184,7 +183,7 @@ def test_many_problems_list_at_most_the_sample_rows(engine, tmp_path):
             .where(import_result.c.import_batch_id == batch.id)
             .values(line_number=import_result.c.line_number + 1000)
         )
-    outcome = results_complete(engine, record_id)
+    outcome = results_complete(sql_units(engine), record_id)
     assert not outcome.passed
     assert outcome.metadata["results_outside_range"] == 60
     assert len(outcome.metadata["samples"]) == SAMPLE_ROWS
@@ -200,9 +199,9 @@ def test_a_batch_whose_source_failed_is_not_held_to_its_lines(engine, tmp_path):
     )
     gone.unlink()
     for batch_id in start_and_plan(sql_units(engine), record.id, 20):
-        process_batch(engine, batch_id, ingest_chunk, chunk_size=7)
+        process_batch(sql_units(engine), batch_id, chunk_size=7)
     finalise_record(sql_units(engine), record.id)
-    outcome = results_complete(engine, record.id)
+    outcome = results_complete(sql_units(engine), record.id)
     assert outcome.passed, outcome.description
     assert outcome.metadata["batches_source_failed"] == 1
     assert outcome.metadata["batches_verified"] == 1
@@ -214,7 +213,7 @@ def test_an_unfinished_batch_fails_results_complete(engine, tmp_path):
         ImportRecord(source_name="checks", processor_name="tests", processor_version="1"),
         [str(write_source(tmp_path / "later.jsonl", 5))],
     )
-    outcome = results_complete(engine, record.id)
+    outcome = results_complete(sql_units(engine), record.id)
     assert not outcome.passed
     assert outcome.description == "1 batch unfinished"
     assert outcome.metadata["samples"][0]["problem"] == "batch unfinished"
@@ -232,12 +231,12 @@ def forget_line_counts(engine, record_id):
 def test_without_a_recorded_count_a_local_range_is_counted_now(engine, clean):
     record_id, batches = clean
     forget_line_counts(engine, record_id)  # as for batches settled before migration 0008
-    outcome = results_complete(engine, record_id)
+    outcome = results_complete(sql_units(engine), record_id)
     assert outcome.passed, outcome.description
     assert outcome.metadata["batches_counted_now"] == 3
     with engine.begin() as connection:
         connection.execute(sa.delete(import_result).where(*result_row(batches[2].id, 45)))
-    outcome = results_complete(engine, record_id)
+    outcome = results_complete(sql_units(engine), record_id)
     assert not outcome.passed
     assert outcome.description == "1 line without a result"
 
@@ -255,7 +254,7 @@ def test_without_a_recorded_count_a_changed_or_remote_source_is_not_verifiable(
         )
     with Path(batches[1].storage_url).open("a") as source:  # changed since the import
         source.write(doi_line(99) + "\n")
-    outcome = results_complete(engine, record_id)
+    outcome = results_complete(sql_units(engine), record_id)
     assert outcome.passed, outcome.description
     # the remote one, and both ranges of the changed file
     assert outcome.metadata["batches_not_verifiable"] == 3
@@ -277,7 +276,7 @@ def test_a_result_left_retrying_fails_results_settled(engine, clean):
             .where(*result_row(batches[0].id, 3))
             .values(status="retrying", failure_details="Entry 3: retrying after a deadlock")
         )
-    outcome = results_settled(engine, record_id)
+    outcome = results_settled(sql_units(engine), record_id)
     assert not outcome.passed
     assert outcome.description == "1 result not settled: 1 retrying"
     assert outcome.metadata["results_retrying"] == outcome.metadata["unsettled_results"] == 1
@@ -318,7 +317,7 @@ def test_an_identifier_on_two_references_fails_identifiers_unique(engine, clean)
     first, second = reference_of(engine, batches[0].id, 1), reference_of(engine, batches[0].id, 2)
     # The DOI of line 1 stored again, without its canonical lower case, on line 2's reference.
     store_identifier(engine, second, "doi", "10.1000/ABC1")
-    outcome = identifiers_unique(engine, record_id)
+    outcome = identifiers_unique(sql_units(engine), record_id)
     assert not outcome.passed
     assert outcome.metadata["shared_identifiers"] == 1
     assert (
@@ -343,7 +342,7 @@ def test_the_canonical_identifier_may_be_on_a_reference_of_another_record(engine
     store_identifier(engine, elsewhere, "doi", "10.1000/xyz")
     ours = reference_of(engine, batches[0].id, 1)
     store_identifier(engine, ours, "doi", "10.1000/XYZ")
-    outcome = identifiers_unique(engine, record_id)
+    outcome = identifiers_unique(sql_units(engine), record_id)
     assert not outcome.passed
     assert outcome.metadata["samples"] == [
         {
@@ -356,21 +355,21 @@ def test_the_canonical_identifier_may_be_on_a_reference_of_another_record(engine
 def test_one_reference_holding_two_forms_of_an_identifier_shares_it_with_none(engine, clean):
     record_id, batches = clean
     store_identifier(engine, reference_of(engine, batches[0].id, 1), "doi", "10.1000/ABC1")
-    assert identifiers_unique(engine, record_id).passed
+    assert identifiers_unique(sql_units(engine), record_id).passed
 
 
 def test_a_pubmed_id_with_leading_zeros_is_the_same_identifier(engine, clean):
     record_id, batches = clean
     store_identifier(engine, reference_of(engine, batches[0].id, 1), "pm_id", "77")
     store_identifier(engine, reference_of(engine, batches[0].id, 2), "pm_id", "0077")
-    assert not identifiers_unique(engine, record_id).passed
+    assert not identifiers_unique(sql_units(engine), record_id).passed
 
 
 def test_urls_that_differ_in_their_path_case_are_different_identifiers(engine, clean):
     record_id, batches = clean
     store_identifier(engine, reference_of(engine, batches[0].id, 1), "url", "https://x.org/A")
     store_identifier(engine, reference_of(engine, batches[0].id, 2), "url", "https://x.org/a")
-    assert identifiers_unique(engine, record_id).passed
+    assert identifiers_unique(sql_units(engine), record_id).passed
 
 
 # failed_share_below_threshold ------------------------------------------------------------
@@ -378,7 +377,7 @@ def test_urls_that_differ_in_their_path_case_are_different_identifiers(engine, c
 
 def test_a_failed_share_over_the_threshold_fails_its_check(engine, tmp_path):
     record_id, _ = imported(engine, write_source(tmp_path / "bad.jsonl", 40, invalid_every=4))
-    outcome = failed_share_below_threshold(engine, record_id, 0.05)
+    outcome = failed_share_below_threshold(sql_units(engine), record_id, 0.05)
     assert not outcome.passed
     assert outcome.metadata["failed_share"] == 0.25
     assert outcome.metadata["threshold"] == 0.05
@@ -389,19 +388,21 @@ def test_a_failed_share_over_the_threshold_fails_its_check(engine, tmp_path):
     samples = outcome.metadata["samples"]
     assert [sample["line"] for sample in samples] == [4, 8, 12, 16, 20, 24, 28, 32, 36, 40]
     assert samples[0]["status"] == "failed" and samples[0]["details"].startswith("Entry 4: ")
-    assert failed_share_below_threshold(engine, record_id, 0.25).passed  # at most: passes
-    assert not failed_share_below_threshold(engine, record_id, 0.0).passed
+    assert failed_share_below_threshold(
+        sql_units(engine), record_id, 0.25
+    ).passed  # at most: passes
+    assert not failed_share_below_threshold(sql_units(engine), record_id, 0.0).passed
 
 
 def test_a_record_without_lines_has_no_failed_share(engine, tmp_path):
     empty = tmp_path / "empty.jsonl"
     empty.write_text("\n\n")
     record_id, _ = imported(engine, empty)
-    outcome = failed_share_below_threshold(engine, record_id, 0.0)
+    outcome = failed_share_below_threshold(sql_units(engine), record_id, 0.0)
     assert outcome.passed and outcome.metadata["failed_share"] == 0.0
-    assert results_complete(engine, record_id).passed
+    assert results_complete(sql_units(engine), record_id).passed
 
 
 def test_the_threshold_is_a_share(engine, clean):
     with pytest.raises(ValueError, match="from 0 to 1"):
-        failed_share_below_threshold(engine, clean[0], 5)
+        failed_share_below_threshold(sql_units(engine), clean[0], 5)

@@ -9,13 +9,13 @@ import sqlalchemy as sa
 
 from import_pipeline.domain.parsing import parse_line
 from import_pipeline.domain.statuses import ImportResultStatus as S
-from import_pipeline.references.ingest import ingest_chunk
 from import_pipeline.references.queries import (
     count_enhancements,
     count_references,
     identifiers_of,
     owner_of,
 )
+from import_pipeline.references.store import SqlReferenceStore
 from import_pipeline.store.tables import enhancement
 
 ABSTRACT = {
@@ -41,7 +41,7 @@ def pmid(value):
 
 def ingest(engine, lines):
     with engine.begin() as connection:
-        return ingest_chunk(connection, lines)
+        return SqlReferenceStore(connection).ingest(lines)
 
 
 def test_creates_a_reference_with_identifiers_and_enhancements(engine):

@@ -17,10 +17,10 @@ from dagster import DagsterEventType, instance_for_test
 from import_pipeline.domain.statuses import ImportRecordStatus
 from import_pipeline.references.queries import count_references, owner_of
 from import_pipeline.services.finalise import summarise
-from import_pipeline.store.imports import unit_of_work
 from import_pipeline.store.tables import external_identifier, import_result, reference
 from import_pipeline_tests.data_files import sdk_sample
 from import_pipeline_tests.integration.test_import_job import register, run_job
+from import_pipeline_tests.store_access import repository
 
 pytestmark = pytest.mark.postgres
 
@@ -123,7 +123,7 @@ def test_deadlock_is_retried_and_settles_correctly(pg_engine, postgres_url, tmp_
         "Entry 1: retrying after DeadlockDetected [40P01]"
     )
 
-    with unit_of_work(pg_engine) as imports:
+    with repository(pg_engine) as imports:
         [line] = imports.list_results(record_id=record_id)
         summary = summarise(imports, record_id)
     assert line.status == "completed"
@@ -147,7 +147,7 @@ def test_non_transient_error_fails_fast_naming_batch_and_cause(pg_engine, postgr
     assert DagsterEventType.STEP_UP_FOR_RETRY not in events
     failure = next(e for e in result.all_events if e.event_type == DagsterEventType.STEP_FAILURE)
     message = failure.step_failure_data.user_failure_data.description
-    with unit_of_work(pg_engine) as imports:
+    with repository(pg_engine) as imports:
         summary = summarise(imports, record_id)
         results = imports.list_results(record_id=record_id)
     [batch] = summary.batches

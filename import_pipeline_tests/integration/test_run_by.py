@@ -16,7 +16,6 @@ from import_pipeline.domain.statuses import RunBy
 from import_pipeline.orchestration.resources import DatabaseResource
 from import_pipeline.orchestration.sensors import registered_batches_sensor
 from import_pipeline.services.registration import register_import
-from import_pipeline.store.imports import unit_of_work
 from import_pipeline.store.tables import import_batch
 from import_pipeline.store.unit_of_work import sql_units
 from import_pipeline_tests.data_files import sdk_sample
@@ -24,6 +23,7 @@ from import_pipeline_tests.integration.test_sensors_and_schedule import (  # noq
     settings_env,
     tick,
 )
+from import_pipeline_tests.store_access import repository
 
 
 def registered(engine, run_by):
@@ -51,14 +51,14 @@ def test_the_sensor_runs_daemon_records_only(sqlite_url):
     with instance_for_test() as instance:
         result = tick(registered_batches_sensor, instance)
     assert [request.partition_key for request in result.run_requests] == [str(daemon.id)]
-    with unit_of_work(engine) as imports:
+    with repository(engine) as imports:
         stored = imports.get_record(command.id)
     assert stored is not None and stored.run_by == RunBy.COMMAND
 
 
 def test_records_default_to_the_daemon(engine):
     record = registered(engine, RunBy.DAEMON)
-    with unit_of_work(engine) as imports:
+    with repository(engine) as imports:
         stored = imports.get_record(record.id)
     assert ImportRecord(source_name="s", processor_name="p", processor_version="1").run_by == (
         RunBy.DAEMON

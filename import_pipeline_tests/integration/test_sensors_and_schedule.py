@@ -32,10 +32,10 @@ from import_pipeline.services.finalise import finalise_record
 from import_pipeline.services.landing import printable
 from import_pipeline.services.registration import add_batch, open_record, register_import
 from import_pipeline.settings import SettingsError, get_settings, load_settings
-from import_pipeline.store.imports import unit_of_work
 from import_pipeline.store.tables import import_batch
 from import_pipeline.store.unit_of_work import sql_units
 from import_pipeline_tests.data_files import non_blank_lines, sdk_sample
+from import_pipeline_tests.store_access import repository
 from import_pipeline_tests.unit.test_landing import refuse_to_open
 
 
@@ -89,7 +89,7 @@ def test_new_file_gives_a_partition_and_a_run_once(settings_env, sqlite_url):
         assert again.run_requests == []
         assert "no new settled source" in again.skip_message
     engine = DatabaseResource(database_url=sqlite_url).engine
-    with unit_of_work(engine) as imports:
+    with repository(engine) as imports:
         [record] = imports.list_records()
         [batch] = imports.list_batches(record.id)
     assert str(record.id) == request.partition_key
@@ -165,7 +165,7 @@ def test_a_bad_file_waits_and_the_others_are_registered_in_the_same_tick(
     assert alone.run_requests == []
     assert alone.skip_message.startswith(f"no new file could be registered: {bad}: ")
     assert said in alone.skip_message
-    with unit_of_work(DatabaseResource(database_url=sqlite_url).engine) as imports:
+    with repository(DatabaseResource(database_url=sqlite_url).engine) as imports:
         assert sorted(record.source_name for record in imports.list_records()) == ["a", "z"]
 
 
@@ -344,12 +344,12 @@ def test_batches_added_over_http_run_at_once_and_the_record_waits_for_finalise(
                 tags=request.tags,
             )
             assert run.success
-            with unit_of_work(engine) as imports:
+            with repository(engine) as imports:
                 assert imports.get_record(record.id).status == ImportRecordStatus.STARTED
                 assert imports.get_batch(batch.id).status == ImportBatchStatus.COMPLETED
             assert tick(registered_batches_sensor, instance).run_requests == []
     finalise_record(sql_units(engine), record.id, by=FinalisedBy.IMPORTER)
-    with unit_of_work(engine) as imports:
+    with repository(engine) as imports:
         assert imports.get_record(record.id).status == ImportRecordStatus.COMPLETED
         counts = imports.count_results(record_id=record.id)
     expected = sum(

@@ -17,17 +17,17 @@ from alembic import command
 
 from import_pipeline.domain.models import ImportRecord, SourceFingerprint, new_id
 from import_pipeline.domain.statuses import ImportBatchStatus, ImportRecordStatus
-from import_pipeline.references.ingest import ingest_chunk
+from import_pipeline.references.store import SqlReferenceStore
 from import_pipeline.services import batches
 from import_pipeline.services.batches import process_batch
 from import_pipeline.services.finalise import finalise_record
 from import_pipeline.services.planning import start_and_plan
 from import_pipeline.services.registration import register_import
 from import_pipeline.sources import fingerprint_file
-from import_pipeline.store.imports import unit_of_work
 from import_pipeline.store.migrations import alembic_config, upgrade_schema
 from import_pipeline.store.tables import import_batch, import_result
-from import_pipeline.store.unit_of_work import sql_units
+from import_pipeline.store.unit_of_work import SqlUnitOfWork, sql_units
+from import_pipeline_tests.store_access import repository
 
 CHANGED = "source changed since it was registered: "
 
@@ -55,12 +55,12 @@ def register(engine, path):
 
 def process_all(engine, record_id, batch_ids, **kwargs):
     for batch_id in batch_ids:
-        process_batch(engine, batch_id, ingest_chunk, chunk_size=25, **kwargs)
+        process_batch(sql_units(engine), batch_id, chunk_size=25, **kwargs)
     return finalise_record(sql_units(engine), record_id)
 
 
 def result_lines(engine, record_id):
-    with unit_of_work(engine) as imports:
+    with repository(engine) as imports:
         return sorted(r.line_number for r in imports.list_results(record_id=record_id))
 
 
@@ -121,17 +121,24 @@ def test_a_file_changed_between_planning_and_processing_fails_its_batches(
     assert "unreadable" not in summary.record.failure_details
 
 
-def cutting_ingest(source, size):
-    """`ingest_chunk`, cutting the source down to `size` bytes as the first chunk arrives."""
+def cutting_units(engine, source, size):
+    """Units of work on `engine` that cut the source down to `size` bytes as the first chunk
+    reaches the reference store."""
     state = {"cut": False}
 
-    def ingest(connection, lines):
-        if not state["cut"]:
-            state["cut"] = True
-            os.truncate(source, size)
-        return ingest_chunk(connection, lines)
+    class CuttingStore(SqlReferenceStore):
+        def ingest(self, lines):
+            if not state["cut"]:
+                state["cut"] = True
+                os.truncate(source, size)
+            return super().ingest(lines)
 
-    return ingest
+    class CuttingUnit(SqlUnitOfWork):
+        @property
+        def references(self):
+            return CuttingStore(self._active())
+
+    return lambda: CuttingUnit(engine)
 
 
 CUT_TO = 50 * 72 + 36  # 50 lines and half of the 51st
@@ -165,7 +172,7 @@ def test_a_file_cut_short_while_its_batch_reads_it_fails_after_settling_what_was
     record_id = register(engine, source)
     [batch_id] = start_and_plan(sql_units(engine), record_id, 50_000)
 
-    report = process_batch(engine, batch_id, cutting_ingest(source, CUT_TO), chunk_size=100)
+    report = process_batch(cutting_units(engine, source, CUT_TO), batch_id, chunk_size=100)
 
     assert report.status == ImportBatchStatus.FAILED
     details = report.failure_details
@@ -187,7 +194,7 @@ def test_an_unchanged_file_reimports_and_resumes_with_its_fingerprint(engine, tm
     source = write_lines(tmp_path / "refs.jsonl", 100)
     record_id = register(engine, source)
     batch_ids = start_and_plan(sql_units(engine), record_id, 40)
-    with unit_of_work(engine) as imports:
+    with repository(engine) as imports:
         planned = [imports.get_batch(batch_id).source_fingerprint for batch_id in batch_ids]
     assert planned == [fingerprint_file(str(source))] * 3
     assert (
@@ -196,7 +203,7 @@ def test_an_unchanged_file_reimports_and_resumes_with_its_fingerprint(engine, tm
 
     # A run that died in the last batch: half of its lines settled, the batch started.
     for batch_id in batch_ids:
-        process_batch(engine, batch_id, ingest_chunk, chunk_size=25)
+        process_batch(sql_units(engine), batch_id, chunk_size=25)
     with engine.begin() as connection:
         connection.execute(
             sa.delete(import_result).where(
@@ -228,7 +235,7 @@ def test_a_batch_planned_before_fingerprints_still_imports_and_gets_one(engine, 
         command.downgrade(alembic_config(engine), "0005")
         record = ImportRecord(source_name="old", processor_name="tests", processor_version="1")
         record = record.model_copy(update={"status": ImportRecordStatus.STARTED})
-        with unit_of_work(engine) as imports:
+        with repository(engine) as imports:
             imports.add_record(record)
             for start, end in [(1, 20), (21, 30)]:
                 imports.connection.execute(
@@ -246,7 +253,7 @@ def test_a_batch_planned_before_fingerprints_still_imports_and_gets_one(engine, 
         upgrade_schema(engine)
         record_id = record.id
         batch_ids = start_and_plan(sql_units(engine), record_id, 20)
-    with unit_of_work(engine) as imports:
+    with repository(engine) as imports:
         assert [b.source_fingerprint for b in imports.list_batches(record_id)] == [None, None]
 
     summary = process_all(engine, record_id, batch_ids)

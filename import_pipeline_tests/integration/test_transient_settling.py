@@ -14,14 +14,13 @@ import pytest
 import sqlalchemy as sa
 
 from import_pipeline.domain.statuses import ImportBatchStatus
-from import_pipeline.references.ingest import ingest_chunk
 from import_pipeline.services.batches import TransientBatchError, process_batch
 from import_pipeline.services.planning import start_and_plan
 from import_pipeline.store.engine import create_db_engine
-from import_pipeline.store.imports import unit_of_work
 from import_pipeline.store.tables import external_identifier, reference
 from import_pipeline.store.unit_of_work import sql_units
 from import_pipeline_tests.integration.test_import_job import register
+from import_pipeline_tests.store_access import repository
 
 pytestmark = pytest.mark.postgres
 
@@ -69,13 +68,12 @@ def test_retrying_at_every_attempt_then_completed_once_the_fault_clears(
             TransientBatchError, match=r"3 line\(s\) from 1 to 3\): LockNotAvailable \[55P03\]"
         ):
             process_batch(
-                impatient_engine,
+                sql_units(impatient_engine),
                 batch_id,
-                ingest_chunk,
                 chunk_size=10,
                 writers=1,
             )
-        with unit_of_work(pg_engine) as imports:
+        with repository(pg_engine) as imports:
             results = imports.list_results(batch_id=batch_id)
             assert {r.status for r in results} == {"retrying"}
             assert imports.get_batch(batch_id).status == ImportBatchStatus.STARTED
@@ -84,13 +82,13 @@ def test_retrying_at_every_attempt_then_completed_once_the_fault_clears(
         )
 
         with pytest.raises(TransientBatchError):  # still held: still retrying, not failed
-            process_batch(impatient_engine, batch_id, ingest_chunk, chunk_size=10, writers=1)
-        with unit_of_work(pg_engine) as imports:
+            process_batch(sql_units(impatient_engine), batch_id, chunk_size=10, writers=1)
+        with repository(pg_engine) as imports:
             assert {r.status for r in imports.list_results(batch_id=batch_id)} == {"retrying"}
         blocker.rollback()
-    report = process_batch(impatient_engine, batch_id, ingest_chunk, chunk_size=10, writers=1)
+    report = process_batch(sql_units(impatient_engine), batch_id, chunk_size=10, writers=1)
     assert report.status == ImportBatchStatus.COMPLETED
-    with unit_of_work(pg_engine) as imports:
+    with repository(pg_engine) as imports:
         results = imports.list_results(batch_id=batch_id)
     assert [r.line_number for r in results] == [1, 2, 3]
     assert {r.status for r in results} == {"completed"}

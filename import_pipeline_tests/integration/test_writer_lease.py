@@ -27,11 +27,11 @@ from import_pipeline.services.writer_lease import (
     wait_and_claim,
 )
 from import_pipeline.settings import get_settings
-from import_pipeline.store.imports import unit_of_work
 from import_pipeline.store.tables import import_record
 from import_pipeline.store.unit_of_work import sql_units
 from import_pipeline_tests.data_files import non_blank_lines, sdk_sample
 from import_pipeline_tests.e2e.test_process_faults import execute, wait_for_results
+from import_pipeline_tests.store_access import repository
 
 
 def a_record(engine):
@@ -56,7 +56,7 @@ def age_lease(engine, record_id, seconds):
 
 
 def holder(engine, record_id):
-    with unit_of_work(engine) as imports:
+    with repository(engine) as imports:
         return imports.writer_lease(record_id)[0]
 
 
@@ -166,7 +166,7 @@ def test_a_second_run_while_the_first_writes_fails_without_writing(
     assert failure.step_key == "imported_references.plan_import_batches"
     assert "is being written by run" in failure.step_failure_data.user_failure_data.description
     assert batch_steps == []  # the second run never reached a batch: it wrote nothing
-    with unit_of_work(pg_engine) as imports:
+    with repository(pg_engine) as imports:
         summary = summarise(imports, record)
     assert summary.record.status == ImportRecordStatus.COMPLETED
     assert summary.counts["completed"] + summary.counts["failed"] == non_blank_lines(source)
