@@ -272,7 +272,9 @@ def imports_failed(engine, record_id):
 def test_terminate_stops_the_run_within_seconds_and_a_rerun_finishes(
     pg_engine, postgres_url, tmp_path, workers
 ):
-    total = 24_000
+    # Two worker processes write fast: give them enough lines that the run cannot end
+    # before its termination is noticed (a check every 2 s), even on a busy machine.
+    total = 24_000 if workers == "1" else 60_000
     source = generate(tmp_path / "big.jsonl", total, seed=11)
     env = env_for(
         tmp_path,
