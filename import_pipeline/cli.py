@@ -34,7 +34,7 @@ from import_pipeline.domain.statuses import ImportRecordStatus, ImportResultStat
 from import_pipeline.error_map import EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE, outcome_of
 from import_pipeline.orchestration.instance import instance_home
 from import_pipeline.services.finalise import RecordSummary
-from import_pipeline.services.planning import estimate_batch_count
+from import_pipeline.services.planning import start_and_plan_batches
 from import_pipeline.services.queries import record_report, record_summary
 from import_pipeline.services.registration import register_import
 from import_pipeline.services.results_pages import all_results
@@ -205,8 +205,9 @@ def _launch_and_report(
 
     settings = get_settings()
     size = batch_size or settings.batch_size
-    with _kept_for_rerun(record):
-        batches = estimate_batch_count(sql_units(engine), record.id, size)
+    with _kept_for_rerun(engine, record):
+        # Planned here, once: the run's plan step finds the ranges made and counts nothing.
+        batches = len(start_and_plan_batches(sql_units(engine), record.id, size))
         url = settings.resolved_database_url
         with record_progress_bar(url, record.id, sys.stdout) if not as_json else nullcontext():
             outcome = run_import_job(
@@ -243,15 +244,17 @@ def _left_open(record_id: uuid.UUID, status: str) -> str:
 
 
 @contextmanager
-def _kept_for_rerun(record: ImportRecord) -> Iterator[None]:
+def _kept_for_rerun(engine: sa.Engine, record: ImportRecord) -> Iterator[None]:
     """After registration, a user error says that the record is kept for a rerun (exit 1)."""
     try:
         with _friendly_errors():
             yield
     except (UsageError, RunFailedError) as error:
-        raise RunFailedError(
-            f"{error.message}; {_left_open(record.id, str(record.status))}"
-        ) from None
+        try:  # planning may have started it meanwhile
+            status = record_summary(sql_units(engine), record.id).record.status
+        except sqlalchemy.exc.SQLAlchemyError:
+            status = record.status
+        raise RunFailedError(f"{error.message}; {_left_open(record.id, str(status))}") from None
 
 
 def _register(

@@ -110,27 +110,6 @@ def start_and_plan_batches(
     return planned
 
 
-def estimate_batch_count(units: UnitOfWorkFactory, record_id: uuid.UUID, batch_size: int) -> int:
-    """How many batches planning will give the record (one streaming count per local file).
-
-    Lets a launcher run a single-batch import in-process, where parallel step
-    processes could only add start-up cost.
-    """
-    with units() as uow:
-        imports = uow.imports
-        batches = [batch for batch in imports.list_batches(record_id) if unfinished(batch)]
-    total = 0
-    for batch in batches:
-        if batch.line_start is None and local_path(batch.storage_url) is not None:
-            try:
-                total += max(1, -(-count_lines(batch.storage_url) // batch_size))
-            except SourceUnreadableError:
-                total += 1
-        else:
-            total += 1
-    return total
-
-
 def planned_batch(units: UnitOfWorkFactory, batch_id: uuid.UUID) -> ImportBatch:
     """The batch with this id; raise `UnknownBatchError` if there is none."""
     with units() as uow:

@@ -5,11 +5,14 @@ Every method runs on the connection (and transaction) the repository was built w
 """
 
 import datetime
+import functools
+import re
 import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from import_pipeline.domain.models import (
     ImportBatch,
@@ -25,7 +28,7 @@ from import_pipeline.domain.statuses import (
     ImportResultStatus,
     RunBy,
 )
-from import_pipeline.store.bulk import insert_for, psycopg_connection
+from import_pipeline.store.bulk import psycopg_connection
 from import_pipeline.store.tables import import_batch, import_record, import_result
 
 _TERMINAL = sorted(str(status) for status in RESULT_TERMINAL_STATUSES)
@@ -33,6 +36,47 @@ _TERMINAL = sorted(str(status) for status in RESULT_TERMINAL_STATUSES)
 _UNSETTLED_ROW = sa.and_(
     *(import_result.c.status != sa.literal_column(f"'{status}'") for status in _TERMINAL)
 )
+
+
+def _result_upsert(statement: Any) -> Any:
+    """The result upsert, on either database: a row per line, a terminal one never rewritten.
+
+    `statement` is the dialect's INSERT of `import_result` (rows, or a SELECT of them).
+    """
+    excluded = statement.excluded
+    return statement.on_conflict_do_update(
+        index_elements=["import_batch_id", "line_number"],
+        set_={
+            name: excluded[name]
+            for name in (
+                "status",
+                "reference_id",
+                "reference_created",
+                "failure_details",
+                "updated_at",
+            )
+        },
+        where=_UNSETTLED_ROW,
+    )
+
+
+def _unnest(names: Sequence[str]) -> sa.Select[Any]:
+    """`SELECT * FROM unnest(:a::type[], :b::type[], ...)`: rows from one array per column."""
+    arrays = [
+        sa.cast(sa.bindparam(name), postgresql.ARRAY(import_result.c[name].type)) for name in names
+    ]
+    return sa.select(sa.func.unnest(*arrays).table_valued(*names).render_derived())
+
+
+@functools.cache
+def _postgres_result_upsert(names: tuple[str, ...], dialect: sa.Dialect) -> str:
+    """`_result_upsert` from one array per column, compiled once per column set.
+
+    Its placeholders are psycopg's binary ones (`%(name)b`; SQLAlchemy writes `%(name)s`,
+    text): binary arrays make the statement about 1.6 times as fast.
+    """
+    statement = _result_upsert(postgresql.insert(import_result).from_select(names, _unnest(names)))
+    return re.sub(r"%\((\w+)\)s", r"%(\1)b", str(statement.compile(dialect=dialect)))
 
 
 class ImportRepository:
@@ -258,50 +302,18 @@ class ImportRepository:
         if not rows:
             return 0
         if self.connection.dialect.name == "postgresql":
-            return self._write_results_postgres(rows)  # ids from gen_random_uuid()
-        for row in rows:
-            row["id"] = uuid.uuid4()
-        statement = insert_for(self.connection, import_result)
-        excluded = statement.excluded
-        statement = statement.on_conflict_do_update(
-            index_elements=["import_batch_id", "line_number"],
-            set_={
-                "status": excluded.status,
-                "reference_id": excluded.reference_id,
-                "reference_created": excluded.reference_created,
-                "failure_details": excluded.failure_details,
-                "updated_at": excluded.updated_at,
-            },
-            where=_UNSETTLED_ROW,
-        )
-        self.connection.execute(statement, rows)
-        return len(rows)
-
-    def _write_results_postgres(self, rows: list[dict[str, Any]]) -> int:
-        """The same upsert with one array parameter per column (one round trip).
-
-        Rows have no `id`: the column's server default makes one.
-        """
-        names = list(rows[0])
-        columns = [[row[name] for row in rows] for name in names]
-        types = {
-            "id": "uuid", "import_batch_id": "uuid", "line_number": "int", "status": "varchar",
-            "reference_id": "uuid", "reference_created": "bool", "failure_details": "text",
-            "created_at": "timestamptz", "updated_at": "timestamptz",
-        }  # fmt: skip
-        arrays = ", ".join(f"%b::{types[name]}[]" for name in names)
-        terminal = ", ".join(f"'{status}'" for status in _TERMINAL)
-        with psycopg_connection(self.connection).cursor() as cursor:
-            cursor.execute(
-                f"INSERT INTO import_result ({', '.join(names)}) SELECT * FROM unnest({arrays}) "
-                "ON CONFLICT (import_batch_id, line_number) DO UPDATE SET "
-                "status = excluded.status, reference_id = excluded.reference_id, "
-                "reference_created = excluded.reference_created, "
-                "failure_details = excluded.failure_details, updated_at = excluded.updated_at "
-                f"WHERE import_result.status NOT IN ({terminal})",
-                columns,
-                binary=True,
-            )
+            # The same upsert from one array per column (a single round trip), sent by
+            # psycopg in binary. The column's server default makes the ids.
+            names = tuple(rows[0])
+            with psycopg_connection(self.connection).cursor() as cursor:
+                cursor.execute(
+                    _postgres_result_upsert(names, self.connection.dialect),
+                    {name: [row[name] for row in rows] for name in names},
+                )
+        else:
+            for row in rows:
+                row["id"] = uuid.uuid4()
+            self.connection.execute(_result_upsert(sqlite.insert(import_result)), rows)
         return len(rows)
 
     def result_statuses(self, batch_id: uuid.UUID) -> list[str]:
