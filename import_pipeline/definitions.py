@@ -15,6 +15,7 @@ from import_pipeline.orchestration.resources import (
 )
 from import_pipeline.orchestration.schedules import scheduled_import
 from import_pipeline.orchestration.sensors import new_source_sensor, registered_batches_sensor
+from import_pipeline.orchestration.step_outputs import InstanceStepOutputs
 
 # Dagster 1.13 warns that sensor `owners` is in beta whenever it binds resources to a
 # sensor, though no owners are given (its own copy passes an empty list): not ours to fix.
@@ -34,6 +35,7 @@ def build_definitions(database_url: str | None = None) -> Definitions:
             "database": database,
             "references": ReferenceResource(database=database),
             "step_settings": StepSettingsResource(),
+            "io_manager": InstanceStepOutputs(),
         },
     )
 
