@@ -1,4 +1,4 @@
-"""The `import-pipeline` command: demo, db upgrade, import, register, status, results, serve.
+"""The `import-pipeline` command: import, rerun, status, results, serve, worker and more.
 
 Exit status (the same for every command): 0 when the command did what it was asked (an
 import whose record completed, even with failed lines); 1 when an import's record or
@@ -468,6 +468,41 @@ def _echo_json_array(items: Iterable[dict[str, Any]]) -> None:
         click.echo(("[\n" if first else ",\n") + text, nl=False)
         first = False
     click.echo("[]" if first else "\n]")
+
+
+@main.command()
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Steps run at once (worker processes); a batch step already uses every core.",
+)
+@click.option("--name", help="The worker's node name (default: celery@<host>).")
+def worker(concurrency: int, name: str | None) -> None:
+    """Run a celery worker for this deployment's import steps, until stopped.
+
+    It serves IMPORT_PIPELINE_CELERY_QUEUE on IMPORT_PIPELINE_CELERY_BROKER, results to
+    IMPORT_PIPELINE_CELERY_BACKEND: the same settings as the runs that send steps there
+    (IMPORT_PIPELINE_EXECUTOR=celery). It takes one step at a time per process and
+    acknowledges it once run, so a step whose worker dies goes to another worker. Start
+    as many as you like, on any machine that reaches the broker, the database and the
+    Dagster instance's storage. Needs the `celery` extra.
+    """
+    from import_pipeline.orchestration.executor import (  # noqa: PLC0415 (slow)
+        CELERY_EXTRA_MISSING,
+        celery_extra_installed,
+    )
+
+    settings = get_settings()
+    if not celery_extra_installed():
+        raise UsageError(CELERY_EXTRA_MISSING)
+    from import_pipeline.orchestration.celery_steps import (  # noqa: PLC0415 (the extra)
+        CeleryOptions,
+        run_worker,
+    )
+
+    run_worker(CeleryOptions.from_settings(settings), concurrency=concurrency, name=name)
 
 
 _LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}

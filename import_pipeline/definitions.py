@@ -14,6 +14,7 @@ from import_pipeline.orchestration.resources import (
 )
 from import_pipeline.orchestration.schedules import scheduled_import
 from import_pipeline.orchestration.sensors import new_source_sensor, registered_batches_sensor
+from import_pipeline.orchestration.step_outputs import InstanceStepOutputs
 
 # Dagster 1.13 warns that sensor `owners` is in beta whenever it binds resources to a
 # sensor, though no owners are given (its own copy passes an empty list): not ours to fix.
@@ -31,6 +32,7 @@ def build_definitions(database_url: str | None = None) -> Definitions:
         resources={
             "database": DatabaseResource(database_url=database_url),
             "step_settings": StepSettingsResource(),
+            "io_manager": InstanceStepOutputs(),
         },
     )
 

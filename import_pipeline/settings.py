@@ -8,6 +8,13 @@
 - `IMPORT_PIPELINE_WRITERS`: chunks of a batch written at once (the CPU count);
 - `IMPORT_PIPELINE_BATCH_WORKERS`: worker processes sharing a large batch (CPU count);
 - `IMPORT_PIPELINE_CONCURRENCY`: batches processed at once in step processes (1);
+- `IMPORT_PIPELINE_EXECUTOR`: where a run's steps execute, `in_process` (default; step
+  processes when the concurrency is above 1), `multiprocess` or `celery` (workers);
+- `IMPORT_PIPELINE_CELERY_BROKER`, `IMPORT_PIPELINE_CELERY_BACKEND`,
+  `IMPORT_PIPELINE_CELERY_QUEUE`: the celery executor's and `import-pipeline worker`'s
+  broker (local RabbitMQ), result backend (`rpc://`) and queue (`import_pipeline`);
+- `IMPORT_PIPELINE_CELERY_LOST_STEP_SECONDS`: how long a celery step may be neither
+  queued nor running on a worker before its run fails, naming it (120 s);
 - `IMPORT_PIPELINE_RETRIES`, `IMPORT_PIPELINE_RETRY_DELAY_SECONDS`: retries of a batch after
   a transient fault (8) and the first retry's delay, doubled each time up to 60 s (1 s);
 - `IMPORT_PIPELINE_WRITER_LEASE_SECONDS`: how long a record stays claimed by a run that
@@ -38,6 +45,7 @@ value and the expected form.
 
 import os
 import typing
+from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 
@@ -58,6 +66,17 @@ ENV_PREFIX = "IMPORT_PIPELINE_"
 
 class SettingsError(DomainError):
     """An `IMPORT_PIPELINE_*` variable whose value does not parse or is out of range."""
+
+
+class ExecutorKind(StrEnum):
+    """Where the steps of an import run execute."""
+
+    IN_PROCESS = "in_process"
+    """In the run's own process (step processes when the concurrency is above 1)."""
+    MULTIPROCESS = "multiprocess"
+    """In step processes on the run's machine, up to the concurrency at once."""
+    CELERY = "celery"
+    """On celery workers serving the deployment's queue, on any machine."""
 
 
 class Settings(BaseSettings):
@@ -130,6 +149,31 @@ class Settings(BaseSettings):
         ge=1,
         description="Batches processed at once, each in a step process (1: in-process).",
     )
+    executor: ExecutorKind = Field(
+        default=ExecutorKind.IN_PROCESS,
+        description="Where a run's steps execute: in_process, multiprocess or celery.",
+    )
+    celery_broker: str = Field(
+        default="amqp://guest:guest@127.0.0.1:5672//",
+        repr=False,
+        description="Broker URL of the celery executor and workers.",
+    )
+    celery_backend: str = Field(
+        default="rpc://",
+        repr=False,
+        description="Result backend URL of the celery executor and workers.",
+    )
+    celery_queue: str = Field(
+        default="import_pipeline",
+        pattern=r"^[A-Za-z0-9_.-]+$",
+        description="Celery queue of this deployment's steps (letters, digits, _ . -).",
+    )
+    celery_lost_step_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        description="Seconds a celery step may be neither queued nor running on a worker "
+        "before its run fails",
+    )
     retries: int = Field(
         default=8,
         ge=0,
@@ -195,6 +239,8 @@ def _expected_form(field_name: str) -> str:
     field = Settings.model_fields[field_name]
     kinds = (field.annotation, *typing.get_args(field.annotation))  # `int | None` too
     form = next((_FORMS[kind] for kind in kinds if kind in _FORMS), "a value")
+    if isinstance(field.annotation, type) and issubclass(field.annotation, StrEnum):
+        form = "one of " + ", ".join(member.value for member in field.annotation)
     bounds = []
     for constraint in field.metadata:
         if isinstance(constraint, Ge):

@@ -43,11 +43,18 @@ def test_definitions_load_and_names_resolve():
     assert defs.resolve_schedule_def("scheduled_import").job_name == "import_references"
 
 
-def test_partition_runs_get_the_record_tag_and_in_process_config():
+def test_partition_runs_get_the_record_tag_and_the_deployments_executor():
     job = defs.resolve_job_def("import_references")
     key = "0192f0e2-0000-7000-8000-000000000000"
     assert (
         job.partitioned_config.get_tags_for_partition_key(key)["import_pipeline/record_id"] == key
     )
     config = job.partitioned_config.get_run_config_for_partition_key(key)
-    assert "in_process" in config["execution"]["config"]
+    # No executor in the stored run config: the run takes the deployment's when it starts.
+    assert "execution" not in config
+    assert job.executor_def.name == "import_executor"
+    assert set(job.executor_def.config_schema.config_type.fields) == {
+        "in_process",
+        "multiprocess",
+        "celery",
+    }

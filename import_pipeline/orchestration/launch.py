@@ -12,10 +12,13 @@ them break.
 """
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from dagster import (
+    DagsterEventType,
     DagsterInstance,
     JobDefinition,
     JobExecutionResult,
@@ -31,9 +34,13 @@ from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 
 from import_pipeline.definitions import build_definitions
 from import_pipeline.domain.excerpts import first_line
+from import_pipeline.orchestration.executor import launch_executor_config
 from import_pipeline.orchestration.jobs import IMPORT_JOB_NAME
 from import_pipeline.orchestration.partitions import add_partition
 from import_pipeline.orchestration.run_config import SOURCE_TAG, run_config
+from import_pipeline.orchestration.step_watch import StepLostError
+
+LOST_MARK = f"{StepLostError.__name__}: "
 
 # The code location's name wherever it is loaded from its module (`-m`, workspace.yaml
 # without a `location_name`), and its repository's name (a `Definitions` object's).
@@ -69,7 +76,11 @@ class RunOutcome:
 
 
 def _first_failure(result: JobExecutionResult) -> str | None:
-    """The first line of the first step failure's description or error, if any."""
+    """The first line of the first step failure's description or error, if any.
+
+    A run can also fail outside any step (a celery step lost with its worker, see
+    `step_watch.py`): then the reason the run failed with, the lost step's line first.
+    """
     for event in result.all_events:
         if not event.is_step_failure:
             continue
@@ -77,7 +88,14 @@ def _first_failure(result: JobExecutionResult) -> str | None:
         text = data.user_failure_data.description if data.user_failure_data else None
         text = text or (data.error.message if data.error else None) or event.message or ""
         return first_line(text, "(no message)")
-    return None if result.success else "the run did not finish (see its event log)"
+    if result.success:
+        return None
+    for event in result.all_events:
+        error = getattr(event.event_specific_data, "error", None)
+        if event.event_type == DagsterEventType.RUN_FAILURE and error is not None:
+            lost = [line for line in error.message.splitlines() if LOST_MARK in line]
+            return lost[0].split(LOST_MARK, 1)[1] if lost else first_line(error.message, "?")
+    return "the run did not finish (see its event log)"
 
 
 def run_import_job(
@@ -90,16 +108,22 @@ def run_import_job(
     chunk_size: int,
     concurrency: int,
     log_level: str = "CRITICAL",
+    executor: Mapping[str, Any] | None = None,
 ) -> RunOutcome:
     """Add the record's partition and run the import job for it.
 
-    Up to `concurrency` batches run at once in their own processes; with 1 the whole run
-    stays in this process. The run is recorded in `instance`, so it shows in the UI. The
-    database URL travels in the run config (the `database` resource), so that every
-    step process uses it whatever its environment.
+    On the deployment's celery workers when `IMPORT_PIPELINE_EXECUTOR=celery`; otherwise
+    up to `concurrency` batches run at once in their own processes, and with 1 the whole
+    run stays in this process. `executor` (an `execution: config:` section) overrides
+    both. The run is recorded in `instance`, so it shows in the UI. The database URL
+    travels in the run config (the `database` resource), so that every step process and
+    worker uses it whatever its environment.
     """
     key = add_partition(record_id, instance)
-    config = run_config(batch_size, chunk_size, log_level, concurrency)
+    config = run_config(batch_size, chunk_size, log_level)
+    execution = executor if executor is not None else launch_executor_config(concurrency)
+    if execution is not None:
+        config["execution"] = {"config": dict(execution)}
     config["resources"] = {"database": {"config": {"database_url": database_url}}}
     job = reconstructable(import_job_from_environment)
     load_data = job.repository.get_definition().repository_load_data

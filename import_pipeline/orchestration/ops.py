@@ -55,7 +55,9 @@ from import_pipeline.store.errors import is_transient_db_error
 WRITER_POOL = "reference_writers"
 # A batch step looks this often whether its run was asked to terminate.
 TERMINATION_CHECK_SECONDS = 2.0
-_TERMINATING = {DagsterRunStatus.CANCELING, DagsterRunStatus.CANCELED}
+# A run being terminated, or one that already failed: a celery task of a run that failed
+# while the task waited in the queue (its worker lost, see step_watch.py) must not write.
+_TERMINATING = {DagsterRunStatus.CANCELING, DagsterRunStatus.CANCELED, DagsterRunStatus.FAILURE}
 
 
 class PlanConfig(Config):

@@ -11,6 +11,7 @@ from dagster import PartitionedConfig, RunRequest
 from import_pipeline.domain.errors import ImportPipelineError, InvalidPartitionKeyError
 from import_pipeline.domain.models import ImportRecord, source_file_name
 from import_pipeline.orchestration.assets import IMPORTED_REFERENCES
+from import_pipeline.orchestration.executor import executor_config
 from import_pipeline.orchestration.partitions import (
     import_records_partitions,
     is_source_key,
@@ -25,22 +26,6 @@ RECORD_ID_TAG = "import_pipeline/record_id"
 SOURCE_TAG = "import_pipeline/source"
 
 
-def executor_config(concurrency: int) -> dict[str, object]:
-    """Run config of the executor: in-process for 1, else up to `concurrency` step processes.
-
-    Step processes start from a forkserver that has preloaded the project, which saves
-    most of the interpreter and Dagster start-up that a spawned step pays.
-    """
-    if concurrency <= 1:
-        return {"in_process": {}}
-    return {
-        "multiprocess": {
-            "max_concurrent": concurrency,
-            "start_method": {"forkserver": {"preload_modules": ["import_pipeline.definitions"]}},
-        }
-    }
-
-
 def run_config(
     batch_size: int,
     chunk_size: int,
@@ -49,7 +34,8 @@ def run_config(
 ) -> dict[str, Any]:
     """The import job's run config: sizes, console log level, and the executor.
 
-    `concurrency=None` leaves the executor out (for `execute_in_process`).
+    `concurrency=None` leaves the executor out: the deployment's, chosen when the run
+    starts (`IMPORT_PIPELINE_EXECUTOR`); `execute_in_process` ignores it anyway.
     """
     execution = (
         {"execution": {"config": executor_config(concurrency)}} if concurrency is not None else {}
@@ -77,10 +63,12 @@ def op_config(config: dict[str, Any], op_name: str) -> dict[str, Any]:
 def config_for_partition(partition_key: str) -> Mapping[str, Any]:
     """Default run config of a partition's run (UI launches, backfills, sensors, schedule).
 
-    Read from the settings when the run is created, never at import time.
+    Sizes are read from the settings when the run is created, never at import time. The
+    executor is left out: the run's orchestrating process (a daemon's run worker, say)
+    picks the deployment's when the run starts.
     """
     settings = get_settings()
-    return run_config(settings.batch_size, settings.chunk_size, "INFO", settings.concurrency)
+    return run_config(settings.batch_size, settings.chunk_size, "INFO")
 
 
 @functools.cache
