@@ -15,11 +15,11 @@ from import_pipeline.domain.statuses import ImportBatchStatus, ImportRecordStatu
 from import_pipeline.orchestration.ops import finalise_import_record
 from import_pipeline.orchestration.resources import DatabaseResource
 from import_pipeline.services.planning import start_and_plan_batches
-from import_pipeline.store.imports import unit_of_work
 from import_pipeline.store.tables import import_batch
 from import_pipeline.store.unit_of_work import sql_units
 from import_pipeline_tests.data_files import sdk_sample
 from import_pipeline_tests.integration.test_import_job import register
+from import_pipeline_tests.store_access import repository
 
 pytestmark = pytest.mark.postgres
 
@@ -53,7 +53,7 @@ def test_a_batch_left_unfinished_keeps_the_record_started_whatever_the_inputs_sa
     with instance_for_test() as instance:
         with pytest.raises(Failure, match=rf"1 unfinished batch\(es\), first {second.id}"):
             finalise(postgres_url, instance, record_id, told_all_done)
-        with unit_of_work(pg_engine) as imports:
+        with repository(pg_engine) as imports:
             assert imports.get_record(record_id).status == ImportRecordStatus.STARTED
 
         with pg_engine.begin() as connection:
@@ -63,5 +63,5 @@ def test_a_batch_left_unfinished_keeps_the_record_started_whatever_the_inputs_sa
                 .values(status=str(ImportBatchStatus.COMPLETED))
             )
         finalise(postgres_url, instance, record_id, told_all_done[:1])  # inputs short: fine
-    with unit_of_work(pg_engine) as imports:
+    with repository(pg_engine) as imports:
         assert imports.get_record(record_id).status == ImportRecordStatus.COMPLETED
