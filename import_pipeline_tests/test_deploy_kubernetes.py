@@ -30,9 +30,14 @@ from dagster._core.instance.config import PoolGranularity
 from import_pipeline.cli import main as cli_main
 from import_pipeline.definitions import build_definitions
 from import_pipeline.definitions import defs as shipped_defs
+from import_pipeline.orchestration.assets import IMPORTED_REFERENCES_KEY
 from import_pipeline.orchestration.jobs import IMPORT_JOB_NAME
 from import_pipeline.orchestration.ops import WRITER_POOL, process_import_batch
-from import_pipeline.orchestration.run_config import config_for_partition, run_config
+from import_pipeline.orchestration.run_config import (
+    config_for_partition,
+    import_job_config,
+    run_config,
+)
 from import_pipeline.settings import ENV_PREFIX, Settings, get_settings, load_settings
 
 try:
@@ -104,7 +109,14 @@ def _dockerfile_instructions() -> list[tuple[str, str]]:
 def _k8s_import_job() -> dg.JobDefinition:
     """Our definitions with the k8s_job_executor as the default executor: a variant for
     validation only (the shipped job keeps its executor)."""
-    k8s_defs = dg.Definitions.merge(build_definitions(), dg.Definitions(executor=k8s_job_executor))
+    shipped = build_definitions()
+    job = dg.define_asset_job(
+        IMPORT_JOB_NAME,
+        selection=dg.AssetSelection.assets(IMPORTED_REFERENCES_KEY),
+        config=import_job_config,
+        executor_def=k8s_job_executor,
+    )
+    k8s_defs = dg.Definitions(assets=shipped.assets, jobs=[job], resources=shipped.resources)
     return k8s_defs.resolve_job_def(IMPORT_JOB_NAME)
 
 
@@ -240,8 +252,10 @@ def test_the_volumes_secrets_and_job_are_well_formed_kubernetes_objects(
     for claim in claims.values():
         pvc = cluster_objects[("PersistentVolumeClaim", claim)]
         assert pvc["spec"]["accessModes"] == ["ReadWriteMany"]  # step pods on several nodes
-    storage = f"{values['global']['dagsterHome']}/storage"
-    assert storage in {mount.mount_path for mount in mounts}  # the fs IO manager's outputs
+    data_dir = cluster_objects[("ConfigMap", "import-pipeline-env")]["data"][
+        "IMPORT_PIPELINE_DATA_DIR"
+    ]
+    assert data_dir in {mount.mount_path for mount in mounts}  # landing files, local sources
 
     password = cluster_objects[("Secret", values["global"]["postgresqlSecretName"])]
     assert set(password["stringData"]) == {"postgresql-password"}  # the chart's key
@@ -289,15 +303,14 @@ def test_the_k8s_executor_run_config_validates_for_the_import_job():
         dg.validate_run_config(job, {**config, **misspelt})
 
 
-def test_the_partition_run_config_names_the_local_executors_not_the_k8s_one(clean_settings):
-    """Why the shipped job cannot simply be given the k8s executor: every partition run (UI,
-    backfill, sensor, schedule) gets the in-process/multiprocess `execution` block from
-    `config_for_partition`, which the k8s_job_executor rejects. Selecting the k8s executor
-    must therefore also change that block (deploy/kubernetes/README.md)."""
+def test_the_partition_run_config_names_no_executor_so_a_k8s_job_takes_it(clean_settings):
+    """Every partition run (UI, backfill, sensor, schedule) gets its config from
+    `config_for_partition`, which leaves the executor to the job (the deployment's choice):
+    so the import job built with the k8s_job_executor accepts it as it is."""
     config = dict(config_for_partition("00000000-0000-0000-0000-000000000001"))
+    assert "execution" not in config
     assert dg.validate_run_config(shipped_defs.resolve_job_def(IMPORT_JOB_NAME), config)
-    with pytest.raises(dg.DagsterInvalidConfigError, match="in_process"):
-        dg.validate_run_config(_k8s_import_job(), config)
+    assert dg.validate_run_config(_k8s_import_job(), config)
 
 
 # --- the instance the chart renders ---------------------------------------------------------
