@@ -65,10 +65,12 @@ def batch_seconds(dagster_home: Path) -> float:
     return covered
 
 
-def run_import(path: Path, url: str, home: Path, extra: list[str]) -> tuple[float, dict]:
-    """Run the `import` command; return (wall seconds, the record's JSON)."""
+def run_import(
+    path: Path, url: str, home: Path, extra: list[str], settings: dict[str, str] | None = None
+) -> tuple[float, dict]:
+    """Run the `import` command (with `settings` in its environment); return (wall s, JSON)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("DAGSTER_")}
-    env |= {"IMPORT_PIPELINE_DATABASE_URL": url, "DAGSTER_HOME": str(home)}
+    env |= {"IMPORT_PIPELINE_DATABASE_URL": url, "DAGSTER_HOME": str(home), **(settings or {})}
     command = [
         sys.executable,
         "-m",
