@@ -65,6 +65,17 @@ def batch_seconds(dagster_home: Path) -> float:
     return covered
 
 
+# User + system CPU seconds of each `run_import`'s command and every process it waited
+# for (step processes, batch workers): Python's work, which the machine's other load
+# slows but does not add to, unlike wall time. PostgreSQL's own CPU is not included.
+IMPORT_CPU_SECONDS: list[float] = []
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_import(
     path: Path, url: str, home: Path, extra: list[str], settings: dict[str, str] | None = None
 ) -> tuple[float, dict]:
@@ -82,9 +93,10 @@ def run_import(
         "--json",
         *extra,
     ]
-    started = time.perf_counter()
+    cpu_before, started = _children_cpu(), time.perf_counter()
     completed = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     wall = time.perf_counter() - started
+    IMPORT_CPU_SECONDS.append(_children_cpu() - cpu_before)
     if completed.returncode != 0:
         raise SystemExit(f"import failed:\n{completed.stderr[-3000:]}")
     return wall, json.loads(completed.stdout)
@@ -144,6 +156,11 @@ def main() -> None:
         ("batches", str(len(record["batches"]))),
         ("time in batches / Dagster overhead", f"{in_batches:.1f} s / {wall - in_batches:.1f} s"),
         ("peak RSS of the largest process", f"{peak_rss_mb:,.0f} MB"),
+        (
+            "CPU of the command's processes",
+            f"{IMPORT_CPU_SECONDS[0] / lines * 1e6:,.0f} us per line "
+            "(user + system, PostgreSQL's own not included)",
+        ),
     ]
     if again_wall is not None and again_record is not None:
         rows += [
@@ -153,6 +170,10 @@ def main() -> None:
             ),
             ("re-import speed-up", f"{wall / again_wall:.2f}x"),
             ("references created on re-import", str(again_record["results"]["references_created"])),
+            (
+                "CPU of the re-import's processes",
+                f"{IMPORT_CPU_SECONDS[1] / lines * 1e6:,.0f} us per line",
+            ),
         ]
     width = max(len(name) for name, _ in rows)
     print()

@@ -14,7 +14,8 @@ Every batch step runs in one process (`IMPORT_PIPELINE_BATCH_WORKERS=1`), so tha
 workers, not a batch's own worker processes, decide how many cores are busy. Prints per
 mode: wall time and lines/s (start-up included), the time covered by batch work, the
 overhead per batch step (a step's wall time from its start event to its output, minus
-the batch's own seconds) and the run's overhead outside the batches. The workers are
+the batch's own seconds), the run's overhead outside the batches, and how many batches
+ran at once on average (the batches' own seconds over the time they covered). The workers are
 started and ready before the clock starts: their start-up is the fleet's, not the run's.
 """
 
@@ -50,6 +51,7 @@ class Measured:
     lines: int
     wall: float
     in_batches: float
+    batch_work: float
     steps: int
     step_overhead: float
 
@@ -58,13 +60,14 @@ class Measured:
         return (
             f"{self.mode:<18} {self.lines / self.wall:>9,.0f} {self.wall:>7.1f} "
             f"{self.in_batches:>10.1f} {self.wall - self.in_batches:>9.1f} "
+            f"{self.batch_work / self.in_batches:>8.2f} "
             f"{self.steps:>6} {self.step_overhead:>12.2f}"
         )
 
 
 HEADER = (
     f"{'mode':<18} {'lines/s':>9} {'wall s':>7} {'batches s':>10} {'outside s':>9} "
-    f"{'steps':>6} {'s per step':>12}"
+    f"{'at once':>8} {'steps':>6} {'s per step':>12}"
 )
 
 
@@ -81,8 +84,10 @@ def instance_home(root: Path, storage_url: str) -> Path:
     return home
 
 
-def batch_step_overhead(home: Path) -> tuple[int, float]:
-    """The latest run's batch steps: how many, and their mean wall time beyond their work.
+def batch_step_overhead(home: Path) -> tuple[int, float, float]:
+    """The latest run's batch steps: count, mean wall time beyond their work, work in all.
+
+    The work is the sum of the batches' own seconds.
 
     A step's wall time runs from its STEP_START event to its STEP_OUTPUT (the output
     carries the batch's own `seconds`): what remains is the executor's and the step's
@@ -94,6 +99,7 @@ def batch_step_overhead(home: Path) -> tuple[int, float]:
             run = instance.get_runs(limit=1)[0]
             started: dict[str, float] = {}
             overheads: list[float] = []
+            work = 0.0
             for entry in instance.all_logs(run.run_id):
                 event = entry.dagster_event
                 if event is None or "process_import_batch" not in (event.step_key or ""):
@@ -105,9 +111,11 @@ def batch_step_overhead(home: Path) -> tuple[int, float]:
                     if "seconds" in metadata and event.step_key in started:
                         wall = entry.timestamp - started[event.step_key]
                         overheads.append(wall - metadata["seconds"].value)
+                        work += metadata["seconds"].value
     finally:
         del os.environ["DAGSTER_HOME"]
-    return len(overheads), sum(overheads) / len(overheads) if overheads else 0.0
+    mean = sum(overheads) / len(overheads) if overheads else 0.0
+    return len(overheads), mean, work
 
 
 def _clean_env() -> dict[str, str]:
@@ -162,8 +170,8 @@ def measure(
     wall, record = run_import(source, url, home, ["--batch-size", str(batch_size)], env)
     counts = record["results"]
     lines = sum(counts[key] for key in ("completed", "partially_failed", "failed"))
-    steps, overhead = batch_step_overhead(home)
-    return Measured(mode, lines, wall, batch_seconds(home), steps, overhead)
+    steps, overhead, work = batch_step_overhead(home)
+    return Measured(mode, lines, wall, batch_seconds(home), work, steps, overhead)
 
 
 def main() -> None:

@@ -33,11 +33,12 @@ def test_the_scale_out_benchmark_runs_at_smoke_size(broker, postgres_template, t
     rows = {line[:18].strip(): line[18:].split() for line in completed.stdout.splitlines()}
     for mode in ("in-process", "celery, 1 worker", "celery, 2 workers"):
         figures = [float(text.replace(",", "")) for text in rows[mode]]
-        lines_per_second, wall, in_batches, outside, steps, per_step = figures
+        lines_per_second, wall, in_batches, outside, at_once, steps, per_step = figures
         assert steps == 3  # three batches of 1,000 lines, each a step
         assert wall > in_batches > 0
         assert lines_per_second > 0
         assert outside >= 0
         assert abs(outside - (wall - in_batches)) < 0.15  # printed to 0.1 s
         assert per_step >= 0
+        assert 0.5 < at_once <= 2.05  # at most two batches at once: one or two workers
     assert "celery, 2 workers: " in completed.stdout
