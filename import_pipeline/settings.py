@@ -9,7 +9,8 @@
 - `IMPORT_PIPELINE_BATCH_WORKERS`: worker processes sharing a large batch (CPU count);
 - `IMPORT_PIPELINE_CONCURRENCY`: batches processed at once in step processes (1);
 - `IMPORT_PIPELINE_EXECUTOR`: where a run's steps execute, `in_process` (default; step
-  processes when the concurrency is above 1), `multiprocess` or `celery` (workers);
+  processes when the concurrency is above 1), `multiprocess`, `celery` (workers) or
+  `k8s` (a Kubernetes Job per step);
 - `IMPORT_PIPELINE_CELERY_BROKER`, `IMPORT_PIPELINE_CELERY_BACKEND`,
   `IMPORT_PIPELINE_CELERY_QUEUE`: the celery executor's and `import-pipeline worker`'s
   broker (local RabbitMQ), result backend (`rpc://`) and queue (`import_pipeline`);
@@ -77,6 +78,8 @@ class ExecutorKind(StrEnum):
     """In step processes on the run's machine, up to the concurrency at once."""
     CELERY = "celery"
     """On celery workers serving the deployment's queue, on any machine."""
+    K8S = "k8s"
+    """Each step in a Kubernetes Job of its own (dagster-k8s's `k8s_job_executor`)."""
 
 
 class Settings(BaseSettings):
@@ -151,7 +154,7 @@ class Settings(BaseSettings):
     )
     executor: ExecutorKind = Field(
         default=ExecutorKind.IN_PROCESS,
-        description="Where a run's steps execute: in_process, multiprocess or celery.",
+        description="Where a run's steps execute: in_process, multiprocess, celery or k8s.",
     )
     celery_broker: str = Field(
         default="amqp://guest:guest@127.0.0.1:5672//",

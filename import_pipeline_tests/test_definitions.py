@@ -57,4 +57,5 @@ def test_partition_runs_get_the_record_tag_and_the_deployments_executor():
         "in_process",
         "multiprocess",
         "celery",
+        "k8s",
     }

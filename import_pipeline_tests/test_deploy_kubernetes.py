@@ -25,24 +25,25 @@ from typing import Any
 import dagster as dg
 import pytest
 import yaml
+from dagster import InitExecutorContext
+from dagster._core.executor.step_delegating import StepDelegatingExecutor
 from dagster._core.instance.config import PoolGranularity
 
 from import_pipeline.cli import main as cli_main
-from import_pipeline.definitions import build_definitions
 from import_pipeline.definitions import defs as shipped_defs
-from import_pipeline.orchestration.assets import IMPORTED_REFERENCES_KEY
+from import_pipeline.orchestration.executor import import_executor, k8s_executor_config
 from import_pipeline.orchestration.jobs import IMPORT_JOB_NAME
+from import_pipeline.orchestration.launch import import_job_from_environment
 from import_pipeline.orchestration.ops import WRITER_POOL, process_import_batch
 from import_pipeline.orchestration.run_config import (
     config_for_partition,
-    import_job_config,
     run_config,
 )
 from import_pipeline.settings import ENV_PREFIX, Settings, get_settings, load_settings
 
 try:
     import kubernetes.client
-    from dagster_k8s import K8sRunLauncher, k8s_job_executor
+    from dagster_k8s import K8sRunLauncher
 except ImportError as error:  # pragma: no cover - depends on the installed groups
     if os.environ.get("CI", "").lower() == "true":
         raise
@@ -104,20 +105,6 @@ def _dockerfile_instructions() -> list[tuple[str, str]]:
             keyword, _, rest = stripped.partition(" ")
             instructions.append((keyword.upper(), rest.strip()))
     return instructions
-
-
-def _k8s_import_job() -> dg.JobDefinition:
-    """Our definitions with the k8s_job_executor as the default executor: a variant for
-    validation only (the shipped job keeps its executor)."""
-    shipped = build_definitions()
-    job = dg.define_asset_job(
-        IMPORT_JOB_NAME,
-        selection=dg.AssetSelection.assets(IMPORTED_REFERENCES_KEY),
-        config=import_job_config,
-        executor_def=k8s_job_executor,
-    )
-    k8s_defs = dg.Definitions(assets=shipped.assets, jobs=[job], resources=shipped.resources)
-    return k8s_defs.resolve_job_def(IMPORT_JOB_NAME)
 
 
 def _executor_run_config() -> dict[str, Any]:
@@ -281,39 +268,51 @@ def test_the_volumes_secrets_and_job_are_well_formed_kubernetes_objects(
 # --- the executor ---------------------------------------------------------------------------
 
 
-def test_the_k8s_executor_run_config_validates_for_the_import_job():
-    job = _k8s_import_job()
-    assert job.executor_def is k8s_job_executor
-    # The variant leaves the shipped job as it was.
-    assert shipped_defs.resolve_job_def(IMPORT_JOB_NAME).executor_def is not k8s_job_executor
-
+def test_the_k8s_executor_run_config_validates_for_the_shipped_import_job():
+    job = shipped_defs.resolve_job_def(IMPORT_JOB_NAME)
     config = {**run_config(batch_size=50_000, chunk_size=2_000), **_executor_run_config()}
-    resolved = dg.validate_run_config(job, config)["execution"]["k8s"]
-    assert resolved["max_concurrent"] == 4
+    assert dg.validate_run_config(job, config)
+    # The `k8s` choice passes its block on; it is held to the k8s executor's own schema when
+    # the run starts, with its defaults filled in.
+    k8s = k8s_executor_config(config["execution"]["config"]["k8s"])
+    assert k8s["max_concurrent"] == 4
     # The batch op retries transient faults with RetryRequested, which needs executor retries
     # on (the default); on k8s each retry is a new step Job.
-    assert resolved["retries"] == {"enabled": {}}
+    assert k8s["retries"] == {"enabled": {}}
 
     # Names in per_step_k8s_config are not checked by Dagster: a misspelt op would be ignored.
     ops = {op.name for op in job.graph.iterate_op_defs()}
-    assert set(config["execution"]["config"]["per_step_k8s_config"]) <= ops
+    assert set(k8s["per_step_k8s_config"]) <= ops
 
-    misspelt = {"execution": {"config": {"max_concurent": 4}}}
-    with pytest.raises(dg.DagsterInvalidConfigError, match="max_concurent"):
-        dg.validate_run_config(job, {**config, **misspelt})
+    with pytest.raises(dg.Failure, match="max_concurent"):
+        k8s_executor_config({"max_concurent": 4})
 
 
-def test_the_partition_run_config_names_no_executor_so_a_k8s_job_takes_it(clean_settings):
+def test_partition_runs_name_no_executor_so_the_deployments_choice_applies(
+    clean_settings, cluster_objects
+):
     """Every partition run (UI, backfill, sensor, schedule) gets its config from
-    `config_for_partition`, which leaves the executor to the job (the deployment's choice):
-    so the import job built with the k8s_job_executor accepts it as it is."""
+    `config_for_partition`, which leaves the executor to the deployment
+    (`IMPORT_PIPELINE_EXECUTOR=k8s` in config.yaml)."""
     config = dict(config_for_partition("00000000-0000-0000-0000-000000000001"))
     assert "execution" not in config
     assert dg.validate_run_config(shipped_defs.resolve_job_def(IMPORT_JOB_NAME), config)
-    assert dg.validate_run_config(_k8s_import_job(), config)
+    settings = cluster_objects[("ConfigMap", "import-pipeline-env")]["data"]
+    assert settings["IMPORT_PIPELINE_EXECUTOR"] == "k8s"
 
 
 # --- the instance the chart renders ---------------------------------------------------------
+
+
+# A kubeconfig of a cluster that is not there: enough to load the launcher and executor.
+_FAKE_KUBECONFIG = {
+    "apiVersion": "v1",
+    "kind": "Config",
+    "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:1"}}],
+    "users": [{"name": "u", "user": {"token": "t"}}],
+    "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
+    "current-context": "x",
+}
 
 
 def _k8s_instance_overrides(values: dict[str, Any], kubeconfig: Path) -> dict[str, Any]:
@@ -345,19 +344,7 @@ def _k8s_instance_overrides(values: dict[str, Any], kubeconfig: Path) -> dict[st
 
 def test_the_instance_loads_the_k8s_run_launcher_and_the_writer_pool(values, tmp_path):
     kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:1"}}],
-                "users": [{"name": "u", "user": {"token": "t"}}],
-                "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
-                "current-context": "x",
-            }
-        ),
-        encoding="utf-8",
-    )
+    kubeconfig.write_text(yaml.safe_dump(_FAKE_KUBECONFIG), encoding="utf-8")
     local = _yaml(ROOT / "import_pipeline" / "orchestration" / "dagster.yaml")
     assert values["concurrency"]["enabled"] is True
     # The cluster's limit of the pool is the local instance's.
@@ -374,3 +361,24 @@ def test_the_instance_loads_the_k8s_run_launcher_and_the_writer_pool(values, tmp
         pool_config = instance.get_concurrency_config().pool_config
         assert pool_config.default_pool_limit == 4
         assert pool_config.pool_granularity == PoolGranularity.OP
+
+
+def test_the_k8s_choice_makes_the_k8s_step_executor_on_that_instance(
+    values, tmp_path, clean_settings
+):
+    """With `IMPORT_PIPELINE_EXECUTOR=k8s` a run's executor is dagster-k8s's step executor
+    (one Kubernetes Job per step), built when the run starts, on the chart's instance."""
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(yaml.safe_dump(_FAKE_KUBECONFIG), encoding="utf-8")
+    clean_settings.setenv("IMPORT_PIPELINE_EXECUTOR", "k8s")
+    job = dg.reconstructable(import_job_from_environment)
+    with dg.instance_for_test(overrides=_k8s_instance_overrides(values, kubeconfig)) as instance:
+        creation = import_executor.executor_creation_fn
+        assert creation is not None
+        executor = creation(
+            InitExecutorContext(
+                job=job, executor_def=import_executor, executor_config={}, instance=instance
+            )
+        )
+    assert isinstance(executor, StepDelegatingExecutor)
+    assert type(executor._step_handler).__name__ == "K8sStepHandler"
