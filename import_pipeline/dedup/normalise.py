@@ -9,6 +9,7 @@ parsed line (`evidence_of_line`). Accents are folded with the standard library's
 they are, casefolded.
 """
 
+import itertools
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
@@ -30,6 +31,9 @@ _ROMAN_AFTER_MARKER = {"i": 1, "v": 5, "x": 10, **_ROMAN_ANYWHERE}
 _NUMBER_MARKERS = frozenset(
     {"part", "phase", "type", "stage", "grade", "study", "trial", "chapter", "section", "class"}
 )
+# Words whose number names one of several works ("part II", "phase 3"): such numbers must
+# agree on both sides, where other title numbers may be missing on one (a citation appended).
+_PART_MARKERS = frozenset({"part", "phase", "chapter", "section"})
 _NAME_SUFFIXES = frozenset({"jr", "sr", "ii", "iii", "iv", "2nd", "3rd"})
 _NAME_PARTICLES = frozenset(
     {"van", "von", "der", "den", "de", "del", "della", "di", "da", "dos", "du", "la", "le"}
@@ -43,8 +47,10 @@ class Evidence:
 
     title: str
     """Title casefolded, accents folded, bracketed tags and punctuation dropped."""
-    title_numbers: frozenset[int]
-    """Numbers in the title, Roman numerals included ("part II" gives 2)."""
+    title_numbers: tuple[int, ...]
+    """Numbers in the title in order, Roman numerals included ("part II" gives 2)."""
+    part_numbers: tuple[int, ...]
+    """The title numbers that name a part or phase ("part II", "phase 3")."""
     authors: tuple[str, ...]
     """Author surnames in source order, normalised like the title, without spaces."""
     year: int | None
@@ -80,21 +86,37 @@ def normalise_text(text: str | None) -> str:
     return _NOT_ALPHANUMERIC.sub(" ", fold(text)).strip()
 
 
-def title_numbers(title: str) -> frozenset[int]:
-    """The numbers of a normalised title: digit runs, and Roman numerals where unambiguous.
+def title_numbers(title: str) -> tuple[int, ...]:
+    """The numbers of a normalised title in order: digit runs, and Roman numerals.
 
     "ii" to "xi" count anywhere; "i", "v" and "x" only after a word such as "part" or
-    "phase", since alone they are usually a pronoun, a "versus" or a variable.
+    "phase", since alone they are usually a pronoun, a "versus" or a variable. The order
+    is kept: "HERS II, part I" (2, 1) and "HERS II, part II" (2, 2) must differ.
     """
-    numbers = {int(match) for match in _DIGITS.findall(title)}
+    numbers: list[int] = []
     previous = ""
     for word in title.split():
-        if word in _ROMAN_ANYWHERE:
-            numbers.add(_ROMAN_ANYWHERE[word])
+        if word.isdigit():
+            numbers.append(int(word))
+        elif word in _ROMAN_ANYWHERE:
+            numbers.append(_ROMAN_ANYWHERE[word])
         elif previous in _NUMBER_MARKERS and word in _ROMAN_AFTER_MARKER:
-            numbers.add(_ROMAN_AFTER_MARKER[word])
+            numbers.append(_ROMAN_AFTER_MARKER[word])
+        else:
+            numbers.extend(int(match) for match in _DIGITS.findall(word))
         previous = word
-    return frozenset(numbers)
+    return tuple(numbers)
+
+
+def part_numbers(title: str) -> tuple[int, ...]:
+    """The numbers of a normalised title that follow "part", "phase", "chapter" or "section"."""
+    words = title.split()
+    return tuple(
+        number
+        for previous, word in itertools.pairwise(words)
+        if previous in _PART_MARKERS
+        for number in title_numbers(f"{previous} {word}")
+    )
 
 
 def _is_initials(token: str) -> bool:
@@ -184,6 +206,7 @@ def evidence_from_content(content: Mapping[str, Any], doi: str | None = None) ->
     return Evidence(
         title=title,
         title_numbers=title_numbers(title),
+        part_numbers=part_numbers(title),
         authors=_author_surnames(content.get("authorship") or ()),
         year=year if isinstance(year, int) else None,
         venue=normalise_text(venue.get("display_name")),

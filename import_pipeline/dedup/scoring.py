@@ -74,6 +74,12 @@ def _differ(a: object, b: object) -> bool:
     return a is not None and b is not None and a != b
 
 
+def _in_order_within(short: tuple[int, ...], long: tuple[int, ...]) -> bool:
+    """True when `short` is a subsequence of `long` (what an appended citation leaves)."""
+    remaining = iter(long)
+    return all(number in remaining for number in short)
+
+
 def contradictions(a: Evidence, b: Evidence) -> tuple[str, ...]:
     """The names of the fields on which `a` and `b` contradict each other (empty: none).
 
@@ -83,7 +89,10 @@ def contradictions(a: Evidence, b: Evidence) -> tuple[str, ...]:
     agree: exports disagree on issues ("Pt 3", supplements, issue numbers some databases
     replace by their own: every true pair of one truth set), while the same first page
     places the paper. A journal article and a conference paper (`venue_type`) are two
-    publications, even of one study.
+    publications, even of one study. Title numbers contradict when neither title's
+    numbers appear, in order, among the other's, or when their part numbers differ
+    ("part I" against "part II", or against none); a title with a citation appended
+    ("... vol 142 pg 310 2003") does not contradict.
     """
     found: list[str] = []
     if _differ(a.doi, b.doi):
@@ -101,7 +110,10 @@ def contradictions(a: Evidence, b: Evidence) -> tuple[str, ...]:
         found.append("issue")
     if _differ(a.venue_type, b.venue_type):
         found.append("venue_type")
-    if (a.title_numbers - b.title_numbers) and (b.title_numbers - a.title_numbers):
+    if a.part_numbers != b.part_numbers or not (
+        _in_order_within(a.title_numbers, b.title_numbers)
+        or _in_order_within(b.title_numbers, a.title_numbers)
+    ):
         found.append("title_numbers")
     return tuple(found)
 
@@ -151,11 +163,12 @@ def score_pair(new: Evidence, existing: Evidence) -> PairDecision:
       and the authors agreeing, whatever the titles (a title translated, abridged):
       an article's place in a journal, with its authors, identifies it.
 
-    Unresolved when the title is the same and the authors agree but a DOI, page, volume
-    or issue contradicts (an erratum, a conference version, or a clerical error: a
-    person should look), when the title is the same and nothing else can back it
-    (no authors, no place), or when `place_authors` holds but a title is missing (a
-    record without a title may be an index entry of the issue). Canonical otherwise.
+    Unresolved when the title is the same and the authors agree but one DOI, page,
+    volume, issue or venue type contradicts (an erratum, a conference version, or a
+    clerical error: a person should look; two contradictions make two works), when
+    the title is the same and nothing else can back it (no authors, no place), or when
+    `place_authors` holds but a title is missing (a record without a title may be an
+    index entry of the issue). Canonical otherwise.
     """
     title = title_similarity(new, existing)
     authors = author_similarity(new, existing)
@@ -184,7 +197,7 @@ def score_pair(new: Evidence, existing: Evidence) -> PairDecision:
         return PairDecision(determination, score, evidence | {"rule": rule})
 
     if vetoes:
-        clerical = not _DISTINGUISHING.intersection(vetoes)
+        clerical = len(vetoes) == 1 and not _DISTINGUISHING.intersection(vetoes)
         if clerical and same_title and authors_agree:
             return decided(DuplicateDetermination.UNRESOLVED, "contradicted")
         return decided(DuplicateDetermination.CANONICAL, "contradicted")
