@@ -21,6 +21,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from import_pipeline.api import v1
 from import_pipeline.api.routes import router
 from import_pipeline.api.schemas import ErrorBody
 from import_pipeline.api.security import BearerAuth, BodySizeLimit
@@ -89,25 +90,31 @@ def create_app(
 ) -> FastAPI:
     """The API on `engine`: bearer `tokens` (none: no authentication), storage policy, limit.
 
+    It serves our `/imports` routes and the DESTINY repository's `/v1` ones (`api.v1`).
     `/openapi.json`, `/docs` and `/health` need no token: they show no data.
     """
     app = FastAPI(
         title="import-pipeline",
         summary="Register DESTINY reference imports and batches; read their results.",
         version="1",
+        openapi_tags=[
+            {"name": "imports", "description": "import-pipeline's own routes."},
+            v1.OPENAPI_TAG,
+        ],
     )
     app.state.engine = engine
     app.state.units = sql_units(engine)
     app.state.storage_policy = storage_policy
-    app.include_router(
-        router,
-        dependencies=[Depends(BearerAuth(tokens))],
-        responses={
-            401: {"model": ErrorBody, "description": "No valid bearer token."},
-            413: {"model": ErrorBody, "description": "The request body is over the limit."},
-            503: {"model": ErrorBody, "description": "The import database cannot be used."},
-        },
-    )
+    for api_router in (router, v1.router):  # the same authentication and error answers
+        app.include_router(
+            api_router,
+            dependencies=[Depends(BearerAuth(tokens))],
+            responses={
+                401: {"model": ErrorBody, "description": "No valid bearer token."},
+                413: {"model": ErrorBody, "description": "The request body is over the limit."},
+                503: {"model": ErrorBody, "description": "The import database cannot be used."},
+            },
+        )
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(ImportPipelineError, _project_error)
     app.add_exception_handler(sqlalchemy.exc.OperationalError, _database_error)

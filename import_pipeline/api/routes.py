@@ -37,7 +37,7 @@ from import_pipeline.services.queries import (
     record_report,
     record_summary,
 )
-from import_pipeline.services.registration import add_batch, check_open_for_batches, open_record
+from import_pipeline.services.registration import add_vetted_batch, open_record
 from import_pipeline.services.results_pages import InvalidCursorError, ResultCursor, read_results
 from import_pipeline.services.storage_policy import StoragePolicy
 from import_pipeline.services.unit_of_work import UnitOfWorkFactory
@@ -134,9 +134,7 @@ def create_batch(
     record_id: uuid.UUID, body: ImportBatchIn, units: Units, policy: Policy
 ) -> ImportBatchRead:
     """Register a batch (`created`); a sensor runs the import job for it shortly after."""
-    check_open_for_batches(units, record_id)  # 404 or 409 before any DNS look-up
-    policy.check(body.storage_url)
-    return batch_read(add_batch(units, record_id, body.storage_url))
+    return batch_read(add_vetted_batch(units, record_id, body.storage_url, policy))
 
 
 @router.get(

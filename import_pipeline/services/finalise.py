@@ -63,19 +63,29 @@ class BatchSummary:
     failure_details: list[str]
 
 
-def summarise_batch(
-    imports: ImportStore, record_id: uuid.UUID, batch_id: uuid.UUID, max_failures: int
-) -> BatchSummary:
-    """The batch's summary, with up to `max_failures` failure details in line order.
+def batch_of_record(imports: ImportStore, record_id: uuid.UUID, batch_id: uuid.UUID) -> ImportBatch:
+    """The batch `batch_id` of the record `record_id`.
 
     Raises `UnknownRecordError` for an unknown record and `UnknownBatchError` for a
-    batch that does not exist or belongs to another record.
+    batch that does not exist or belongs to another record, so that a batch is never
+    read through a record it is not part of.
     """
     if imports.get_record(record_id) is None:
         raise UnknownRecordError(f"no import record with id {record_id}")
     batch = imports.get_batch(batch_id)
     if batch is None or batch.import_record_id != record_id:
         raise UnknownBatchError(f"import record {record_id} has no batch with id {batch_id}")
+    return batch
+
+
+def summarise_batch(
+    imports: ImportStore, record_id: uuid.UUID, batch_id: uuid.UUID, max_failures: int
+) -> BatchSummary:
+    """The batch's summary, with up to `max_failures` failure details in line order.
+
+    Raises as `batch_of_record` does.
+    """
+    batch = batch_of_record(imports, record_id, batch_id)
     return BatchSummary(
         batch=batch,
         counts=imports.count_results(batch_id=batch_id),

@@ -8,11 +8,12 @@ import datetime
 import uuid
 from dataclasses import dataclass
 
-from import_pipeline.domain.models import ImportRecord
+from import_pipeline.domain.models import ImportBatch, ImportRecord
 from import_pipeline.services.finalise import (
     BatchSummary,
     RecordSummary,
     batch_counts,
+    batch_of_record,
     summarise,
     summarise_batch,
 )
@@ -62,6 +63,19 @@ def batch_summary(
     with units() as uow:
         imports = uow.imports
         return summarise_batch(imports, record_id, batch_id, max_failures)
+
+
+def batch_with_counts(
+    units: UnitOfWorkFactory, record_id: uuid.UUID, batch_id: uuid.UUID
+) -> tuple[ImportBatch, dict[str, int]]:
+    """The record's batch and its results counted by status, read in one transaction.
+
+    Raises as `finalise.batch_of_record` does (unknown record, or a batch not of it).
+    """
+    with units() as uow:
+        imports = uow.imports
+        batch = batch_of_record(imports, record_id, batch_id)
+        return batch, imports.count_results(batch_id=batch_id)
 
 
 def records_with_waiting_batches(

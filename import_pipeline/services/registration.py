@@ -18,6 +18,7 @@ from import_pipeline.domain.models import ImportBatch, ImportRecord, source_file
 from import_pipeline.domain.statuses import FinalisedBy, ImportRecordStatus, RunBy
 from import_pipeline.services.storage_policy import (
     USER_INFO_REFUSED,
+    StoragePolicy,
     StorageUrlRefusedError,
     has_user_info,
 )
@@ -122,6 +123,20 @@ def add_batch(units: UnitOfWorkFactory, record_id: uuid.UUID, storage_url: str) 
         imports.add_batches([batch])
         uow.commit()
     return batch
+
+
+def add_vetted_batch(
+    units: UnitOfWorkFactory, record_id: uuid.UUID, storage_url: str, policy: StoragePolicy
+) -> ImportBatch:
+    """Register a batch an importer sent over HTTP, once `policy` accepts its storage URL.
+
+    The record is checked first (`check_open_for_batches`: unknown or closed), so that
+    it is answered without a DNS look-up; then the URL (`StorageUrlRefusedError`); then
+    `add_batch` registers it under the record's lock.
+    """
+    check_open_for_batches(units, record_id)
+    policy.check(storage_url)
+    return add_batch(units, record_id, storage_url)
 
 
 def register_partition_source(

@@ -15,6 +15,7 @@ from typing import NamedTuple
 from import_pipeline.domain.errors import DomainError, UnknownRecordError
 from import_pipeline.domain.models import ImportResult
 from import_pipeline.domain.statuses import ImportResultStatus
+from import_pipeline.services.finalise import batch_of_record
 from import_pipeline.services.input_rules import INTEGER_COLUMN_MAX
 from import_pipeline.services.unit_of_work import ImportStore, UnitOfWorkFactory
 
@@ -146,3 +147,39 @@ def all_results(
         if len(page) < page_size:
             return
         after = ResultCursor.after(page[-1])
+
+
+def all_batch_results(
+    units: UnitOfWorkFactory,
+    record_id: uuid.UUID,
+    batch_id: uuid.UUID,
+    *,
+    status: ImportResultStatus | None = None,
+    page_size: int = 10_000,
+) -> Iterator[ImportResult]:
+    """Every result of the record's batch in line order, optionally of one status.
+
+    The batch is looked up now, raising as `finalise.batch_of_record` does, so that an
+    unknown record or batch is refused before the first result is read; the results
+    are then read a page (and a unit of work) at a time as they are iterated, each
+    page after the last line of the one before, so memory stays flat.
+    """
+    with units() as uow:
+        batch_of_record(uow.imports, record_id, batch_id)
+    return _batch_pages(units, batch_id, status, page_size)
+
+
+def _batch_pages(
+    units: UnitOfWorkFactory,
+    batch_id: uuid.UUID,
+    status: ImportResultStatus | None,
+    page_size: int,
+) -> Iterator[ImportResult]:
+    after_line = 0
+    while True:
+        with units() as uow:
+            page = uow.imports.results_after_line(batch_id, after_line, page_size, status)
+        yield from page
+        if len(page) < page_size:
+            return
+        after_line = page[-1].line_number

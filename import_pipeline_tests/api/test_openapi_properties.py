@@ -1,7 +1,7 @@
 """Property-based: requests generated from the OpenAPI document never get a 5xx.
 
 Schemathesis draws valid and invalid requests for every operation (positive and
-negative data), sends them to the app on a real store (SQLite and PostgreSQL), and
+negative data; our `/imports` routes and the DESTINY `/v1` ones), sends them to the app on a real store (SQLite and PostgreSQL), and
 checks that no answer is a server error and that every documented answer matches its
 schema. Half of the path ids name a record that exists, with a batch, so that the
 routes are exercised past their 404s.
@@ -42,11 +42,12 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
 
 @schema.hook
 def map_path_parameters(context, path_parameters):
-    """Half of the cases name the known record (and its batch)."""
-    if path_parameters and str(path_parameters.get("record_id", ""))[-1:] in set("02468ace"):
-        path_parameters["record_id"] = str(KNOWN["record_id"])
-        if "batch_id" in path_parameters:
-            path_parameters["batch_id"] = str(KNOWN["batch_id"])
+    """Half of the cases name the known record (and its batch), on both route sets."""
+    for record, batch in (("record_id", "batch_id"), ("import_record_id", "import_batch_id")):
+        if path_parameters and str(path_parameters.get(record, ""))[-1:] in set("02468ace"):
+            path_parameters[record] = str(KNOWN["record_id"])
+            if batch in path_parameters:
+                path_parameters[batch] = str(KNOWN["batch_id"])
     return path_parameters
 
 
