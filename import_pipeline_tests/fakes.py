@@ -128,12 +128,13 @@ class MemoryImportStore:
         return ordered[offset : offset + limit]
 
     def save_record(self, record: ImportRecord) -> None:
-        """Write the record's status, failure details and update time."""
+        """Write the record's status, failure details, finalise request and update time."""
         stored = self.data.records[record.id]
         self.data.records[record.id] = stored.model_copy(
             update={
                 "status": record.status,
                 "failure_details": record.failure_details,
+                "finalise_requested": record.finalise_requested,
                 "updated_at": record.updated_at,
             }
         )

@@ -45,7 +45,7 @@ from import_pipeline.api.translate import (
 )
 from import_pipeline.domain.models import ImportRecord
 from import_pipeline.domain.statuses import FinalisedBy, ImportResultStatus
-from import_pipeline.services.finalise import finalise_record
+from import_pipeline.services.finalise import request_finalise
 from import_pipeline.services.queries import (
     batch_summary,
     batch_with_counts,
@@ -127,12 +127,17 @@ def get_record_v1(import_record_id: RecordId, units: Units) -> ImportRecordRead:
 @router.patch(
     "/{import_record_id}/finalise/",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses={**NOT_FOUND, 409: _error("A batch is unfinished, or the record has failed.")},
+    responses={**NOT_FOUND, 409: _error("The record has failed.")},
     summary="Finalise an import record",
 )
 def finalise_record_v1(import_record_id: RecordId, units: Units) -> Response:
-    """Complete the record once every batch is done (409 before); twice is harmless."""
-    finalise_record(units, import_record_id, by=FinalisedBy.IMPORTER)
+    """No more batches: the record completes once every batch is done (at once if they are).
+
+    As the seed system, it may come right after the batches were registered; twice is
+    harmless. (`POST /imports/{id}/finalise` keeps the spec's 409 while a batch is
+    unfinished.)
+    """
+    request_finalise(units, import_record_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

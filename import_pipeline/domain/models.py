@@ -87,6 +87,11 @@ class ImportRecord(BaseModel):
         description="`run`: completed by the run that processes its batches; `importer`: "
         "stays started until the importer's finalise call (records made over HTTP).",
     )
+    finalise_requested: bool = Field(
+        default=False,
+        description="The importer finalised it while a batch was unfinished (the DESTINY v1 "
+        "route): it takes no more batches and completes when the last one is done.",
+    )
     run_by: RunBy = Field(
         default=RunBy.DAEMON,
         description="`daemon`: sensors may start its runs; `command`: only the command that "

@@ -10,7 +10,7 @@ from import_pipeline.domain.errors import (
     UnknownBatchError,
     UnknownRecordError,
 )
-from import_pipeline.domain.models import ImportBatch, ImportRecord, ImportResult
+from import_pipeline.domain.models import ImportBatch, ImportRecord, ImportResult, utc_now
 from import_pipeline.domain.statuses import (
     RESULT_TERMINAL_STATUSES,
     FinalisedBy,
@@ -99,9 +99,10 @@ def finalise_record(
     """Complete the record (or fail it when no source could be imported whole) and summarise it.
 
     `by` says who asks. The run that processed the batches completes only records it
-    finalises (`finalised_by == run`); a record the importer finalises stays `started`
-    for more batches. The importer's call completes any open record, and is refused with
-    `IllegalTransitionError` for a failed one. Both are refused with
+    finalises (`finalised_by == run`) and those the importer asked to finalise while a
+    batch was unfinished (`request_finalise`); any other record the importer finalises
+    stays `started` for more batches. The importer's call completes any open record, and
+    is refused with `IllegalTransitionError` for a failed one. Both are refused with
     `UnfinishedBatchesError` while a batch is unfinished; a completed record is left as
     it is (finalising twice is harmless).
     """
@@ -117,12 +118,18 @@ def finalise_record(
             )
         batches = imports.list_batches(record_id)
         pending = [batch for batch in batches if unfinished(batch)]
+        if pending and by == FinalisedBy.RUN and record.finalised_by == FinalisedBy.IMPORTER:
+            return summarise(imports, record_id)  # a batch added meanwhile: its run finishes
         if pending:
             raise UnfinishedBatchesError(
                 f"import record {record_id} has {len(pending)} unfinished batch(es), "
                 f"first {pending[0].id}"
             )
-        left_to_importer = by == FinalisedBy.RUN and record.finalised_by == FinalisedBy.IMPORTER
+        left_to_importer = (
+            by == FinalisedBy.RUN
+            and record.finalised_by == FinalisedBy.IMPORTER
+            and not record.finalise_requested
+        )
         if not left_to_importer and record.status in {
             ImportRecordStatus.CREATED,
             ImportRecordStatus.STARTED,
@@ -132,6 +139,31 @@ def finalise_record(
         summary = summarise(imports, record_id)
         uow.commit()
         return summary
+
+
+def request_finalise(units: UnitOfWorkFactory, record_id: uuid.UUID) -> RecordSummary:
+    """The importer's finalise that may come before its batches are done (DESTINY v1).
+
+    With every batch done it is `finalise_record(by=importer)`. Otherwise the record takes
+    no more batches from now on and stays `started`, and the run that settles its last
+    batch completes it (or fails it, by the same rule). Refused with
+    `IllegalTransitionError` for a failed record; asking again is harmless.
+    """
+    with units() as uow:
+        imports = uow.imports
+        record = imports.get_record(record_id, for_update=True)
+        if record is None:
+            raise UnknownRecordError(f"no import record with id {record_id}")
+        pending = any(unfinished(batch) for batch in imports.list_batches(record_id))
+        if pending and record.status != ImportRecordStatus.FAILED:
+            if not record.finalise_requested:
+                imports.save_record(
+                    record.model_copy(update={"finalise_requested": True, "updated_at": utc_now()})
+                )
+            summary = summarise(imports, record_id)
+            uow.commit()
+            return summary
+    return finalise_record(units, record_id, by=FinalisedBy.IMPORTER)
 
 
 @dataclass(frozen=True)

@@ -81,8 +81,9 @@ def open_record_for_batches(imports: ImportStore, record_id: uuid.UUID) -> Impor
     """The record, if it may take more batches one by one.
 
     Raises `UnknownRecordError` for an unknown record and `RecordClosedError` for a
-    completed or failed one, or for one registered with all its sources (CLI, sensor,
-    schedule), which the run that imports them completes (spec section 2).
+    completed or failed one, for one finalised while batches were unfinished (the v1
+    route), or for one registered with all its sources (CLI, sensor, schedule), which
+    the run that imports them completes (spec section 2).
     """
     record = imports.get_record(record_id, for_update=True)
     if record is None:
@@ -90,6 +91,11 @@ def open_record_for_batches(imports: ImportStore, record_id: uuid.UUID) -> Impor
     if record.status in {ImportRecordStatus.COMPLETED, ImportRecordStatus.FAILED}:
         raise RecordClosedError(
             f"import record {record_id} is {record.status} and accepts no new batches"
+        )
+    if record.finalise_requested:
+        raise RecordClosedError(
+            f"import record {record_id} is finalised (it completes when its batches are "
+            "done) and accepts no new batches"
         )
     if record.finalised_by != FinalisedBy.IMPORTER:
         raise RecordClosedError(

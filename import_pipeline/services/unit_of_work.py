@@ -50,7 +50,7 @@ class ImportStore(Protocol):
         ...
 
     def save_record(self, record: ImportRecord) -> None:
-        """Write a record's status, failure details and update time."""
+        """Write a record's status, failure details, finalise request and update time."""
         ...
 
     def writer_lease(

@@ -111,13 +111,14 @@ class ImportRepository:
         return [ImportRecord.model_validate(dict(row)) for row in rows]
 
     def save_record(self, record: ImportRecord) -> None:
-        """Write a record's status, failure details and update time."""
+        """Write a record's status, failure details, finalise request and update time."""
         self.connection.execute(
             sa.update(import_record)
             .where(import_record.c.id == record.id)
             .values(
                 status=record.status,
                 failure_details=record.failure_details,
+                finalise_requested=record.finalise_requested,
                 updated_at=record.updated_at,
             )
         )

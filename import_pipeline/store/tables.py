@@ -73,6 +73,8 @@ import_record = sa.Table(
     sa.Column("status", sa.String(32), nullable=False),
     sa.Column("failure_details", sa.Text),
     sa.Column("finalised_by", sa.String(16), nullable=False, server_default="run"),
+    # The importer finalised it before its last batch was done (migration 0009).
+    sa.Column("finalise_requested", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("run_by", sa.String(16), nullable=False, server_default="daemon"),
     sa.Column("writer_run_id", sa.String(64)),
     sa.Column("writer_seen_at", _TIMESTAMP),

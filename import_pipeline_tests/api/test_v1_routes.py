@@ -336,21 +336,40 @@ def test_all_batch_results_read_page_after_page(client, engine, storage):
 # PATCH /v1/imports/records/{id}/finalise/ ---------------------------------------------
 
 
-def test_finalise_is_409_while_a_batch_is_unfinished_then_204(client, engine, storage):
+def test_finalise_may_come_first_and_the_record_completes_when_its_batches_are_done(
+    client, engine, storage
+):
+    """As the seed's importers do: register the batches, finalise at once, poll."""
     record = create_record(client)
     add_batch(client, record.id, f"{storage}/demo.jsonl")
-    refused = client.patch(f"{RECORDS}{record.id}/finalise/")
-    assert refused.status_code == 409
-    assert "1 unfinished batch(es)" in refused.json()["detail"]
+    early = client.patch(f"{RECORDS}{record.id}/finalise/")
+    assert early.status_code == 204
+    assert early.content == b""
+    read = sdk.ImportRecordRead.model_validate(client.get(f"{RECORDS}{record.id}/").json())
+    assert read.status != sdk.ImportRecordStatus.COMPLETED  # a batch is still to be done
+    more = client.post(f"{RECORDS}{record.id}/batches/", json={"storage_url": f"{storage}/x"})
+    assert more.status_code == 409  # finalised: no more batches
+    assert "is finalised" in more.json()["detail"]
 
-    run_waiting_batches(engine, str(record.id))
-    done = client.patch(f"{RECORDS}{record.id}/finalise/")
-    assert done.status_code == 204
-    assert done.content == b""
+    run_waiting_batches(engine, str(record.id))  # the run completes it, nobody else
     read = sdk.ImportRecordRead.model_validate(client.get(f"{RECORDS}{record.id}/").json())
     assert read.status == sdk.ImportRecordStatus.COMPLETED
-    assert client.patch(f"{RECORDS}{record.id}/finalise/").status_code == 204
+    assert client.patch(f"{RECORDS}{record.id}/finalise/").status_code == 204  # harmless
     assert client.post(f"{RECORDS}{record.id}/finalise/").status_code == 405  # PATCH only
+
+
+def test_our_own_finalise_route_still_refuses_while_a_batch_is_unfinished(client, engine, storage):
+    record = create_record(client)
+    add_batch(client, record.id, f"{storage}/demo.jsonl")
+    refused = client.post(f"/imports/{record.id}/finalise")
+    assert refused.status_code == 409
+    assert "1 unfinished batch(es)" in refused.json()["detail"]
+    run_waiting_batches(engine, str(record.id))
+    read = sdk.ImportRecordRead.model_validate(client.get(f"{RECORDS}{record.id}/").json())
+    assert read.status == sdk.ImportRecordStatus.STARTED  # left to the importer
+    assert client.patch(f"{RECORDS}{record.id}/finalise/").status_code == 204
+    read = sdk.ImportRecordRead.model_validate(client.get(f"{RECORDS}{record.id}/").json())
+    assert read.status == sdk.ImportRecordStatus.COMPLETED
 
 
 def test_a_failed_record_cannot_be_finalised_and_is_the_status_the_sdk_lacks(client, engine):

@@ -17,7 +17,11 @@ from import_pipeline.domain.statuses import (
     ImportRecordStatus,
     ImportResultStatus,
 )
-from import_pipeline.services.finalise import UnfinishedBatchesError, finalise_record
+from import_pipeline.services.finalise import (
+    UnfinishedBatchesError,
+    finalise_record,
+    request_finalise,
+)
 from import_pipeline.services.planning import start_and_plan_batches
 from import_pipeline.services.queries import batch_summary, list_records, record_summary
 from import_pipeline.services.registration import add_batch, open_record, register_import
@@ -142,6 +146,22 @@ def test_finalising_waits_for_every_batch_then_completes_the_record(database, so
     assert database.records[record.id].status == ImportRecordStatus.COMPLETED
     assert summary.counts["completed"] == 7 and summary.counts["failed"] == 2
     assert summary.counts["references_created"] == 7
+
+
+def test_an_early_finalise_closes_the_record_and_its_last_run_completes_it(database, source):
+    units = database.units()
+    record = open_record(units, new_record(finalised_by=FinalisedBy.IMPORTER))
+    add_batch(units, record.id, str(source))
+    [batch] = start_and_plan_batches(units, record.id, batch_size=100)
+
+    summary = request_finalise(units, record.id)
+
+    assert summary.record.status == ImportRecordStatus.STARTED
+    assert database.records[record.id].finalise_requested
+    with pytest.raises(RecordClosedError, match="is finalised"):
+        add_batch(units, record.id, str(source))
+    settle(database, batch.id, [1, 2, 3, 5, 6, 7, 8, 9, 10])
+    assert finalise_record(units, record.id).record.status == ImportRecordStatus.COMPLETED
 
 
 def test_summaries_and_listings_read_what_was_committed(database, source):
