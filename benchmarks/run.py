@@ -5,7 +5,9 @@
 Generates (or reuses) a seeded file, then on fresh PostgreSQL databases:
 1. the baseline: raw binary COPY of the rows, no validation, no de-duplication;
 2. the product: `import-pipeline import FILE` as a subprocess (start-up included);
-3. the same file imported again as a new record (all lines already present).
+3. the same file imported again as a new record (all lines already present);
+and, when the `bench` group is installed, dlt's default load of the same file as a peer
+(`benchmarks/dlt_peer.py`).
 Prints lines/s of each, the ratio pipeline/baseline, the peak RSS of the largest
 process, and the Dagster overhead (command wall time minus time spent in batches).
 """
@@ -25,7 +27,8 @@ import sqlalchemy as sa
 from dagster import DagsterEventType, DagsterInstance
 
 from benchmarks.baseline import run_baseline
-from benchmarks.generate import generate
+from benchmarks.dlt_peer import dlt_installed, run_dlt
+from benchmarks.generate import SHAPES, generate
 
 OUT = Path(__file__).parent / "out"
 ADMIN_URL = os.environ.get(
@@ -102,22 +105,52 @@ def run_import(
     return wall, json.loads(completed.stdout)
 
 
+def _run_peer(source: Path, prefix: str) -> tuple[int, float] | None:
+    """The dlt peer: its default load of `source` into a fresh database, if installed."""
+    if not dlt_installed():
+        return None
+    print("peer: dlt's default load ...", flush=True)
+    with tempfile.TemporaryDirectory() as work:
+        return run_dlt(fresh_database(f"{prefix}_dlt"), source, Path(work))
+
+
+def _peer_rows(peer: tuple[int, float] | None, lines: int, rate: float) -> list[tuple[str, str]]:
+    """The dlt peer's lines of the table: its rate on the same file, and ours against it."""
+    if peer is None:
+        why = "left out (--skip-dlt)" if dlt_installed() else "skipped: `uv sync --group bench`"
+        return [("dlt default load (peer)", why)]
+    rows, seconds = peer
+    return [
+        (
+            "dlt default load (peer)",
+            f"{lines / seconds:,.0f} lines/s ({seconds:.1f} s, {rows:,} rows, no results, "
+            "no merge)",
+        ),
+        ("ratio pipeline / dlt", f"{rate / (lines / seconds):.2f}x"),
+    ]
+
+
 def main() -> None:
     """Parse options, run the three measurements and print the table."""
     parser = argparse.ArgumentParser(description="Pipeline vs raw COPY, same run, same file.")
     parser.add_argument("--lines", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument(
+        "--shape", choices=sorted(SHAPES), default="default", help="of the generated lines"
+    )
     parser.add_argument("--batch-size", type=int, help="passed to import (default: its own)")
     parser.add_argument("--concurrency", type=int, help="passed to import (default: CPUs)")
     parser.add_argument("--skip-reimport", action="store_true")
+    parser.add_argument("--skip-dlt", action="store_true", help="leave out the dlt peer")
     parser.add_argument("--out-dir", type=Path, default=OUT, help="where generated files go")
     parser.add_argument("--db-prefix", default="bench", help="prefix of the databases made")
     args = parser.parse_args()
 
-    source = args.out_dir / f"bench_{args.lines}_{args.seed}.jsonl"
+    shaped = "" if args.shape == "default" else f"_{args.shape}"
+    source = args.out_dir / f"bench_{args.lines}_{args.seed}{shaped}.jsonl"
     if not source.exists():
         print(f"generating {source} ...", flush=True)
-        generate(source, args.lines, args.seed)
+        generate(source, args.lines, args.seed, args.shape)
     extra = []
     if args.batch_size:
         extra += ["--batch-size", str(args.batch_size)]
@@ -127,6 +160,8 @@ def main() -> None:
     print(f"baseline: raw COPY of {source.name} ...", flush=True)
     base_lines, base_seconds = run_baseline(fresh_database(f"{args.db_prefix}_baseline"), source)
     base_rate = base_lines / base_seconds
+
+    peer = None if args.skip_dlt else _run_peer(source, args.db_prefix)
 
     url = fresh_database(f"{args.db_prefix}_pipeline")
     with tempfile.TemporaryDirectory() as tmp:
@@ -152,6 +187,7 @@ def main() -> None:
         ("baseline raw COPY", f"{base_rate:,.0f} lines/s ({base_seconds:.1f} s)"),
         ("pipeline import (wall, start-up included)", f"{rate:,.0f} lines/s ({wall:.1f} s)"),
         ("ratio pipeline / baseline", f"{rate / base_rate:.2f}"),
+        *_peer_rows(peer, lines, rate),
         ("results", ", ".join(f"{k} {v}" for k, v in counts.items() if v)),
         ("batches", str(len(record["batches"]))),
         ("time in batches / Dagster overhead", f"{in_batches:.1f} s / {wall - in_batches:.1f} s"),

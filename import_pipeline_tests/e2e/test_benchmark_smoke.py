@@ -35,7 +35,7 @@ def test_benchmark_runs_at_smoke_size(postgres_template, tmp_path):
     finally:
         admin = sa.create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
         with admin.connect() as connection:
-            for suffix in ("baseline", "pipeline"):
+            for suffix in ("baseline", "pipeline", "dlt"):
                 connection.exec_driver_sql(
                     f'DROP DATABASE IF EXISTS "{prefix}_{suffix}" WITH (FORCE)'
                 )
@@ -50,6 +50,8 @@ def test_benchmark_runs_at_smoke_size(postgres_template, tmp_path):
         "peak RSS of the largest process",
         "time in batches / Dagster overhead",
         "re-import speed-up",
+        "dlt default load (peer)",  # its figures, or why it was skipped (no bench group)
+        "CPU of the command's processes",
     ):
         assert row in out
     assert rows["references created on re-import"] == "0"
