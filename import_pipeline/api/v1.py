@@ -12,8 +12,10 @@ storage policy, the body size limit and the error bodies are the app's, shared w
 
 Where the seed behaves differently from `/imports`, these follow the seed: records are
 listed with `limit` 1-10,000 (default 1,000) and no offset, a batch's results come all
-at once (streamed) with a `result_status` filter, finalise is a `PATCH`, and unknown
-request fields are ignored as the SDK's models ignore them. A path without its trailing
+at once (streamed) with a `result_status` filter, finalise is a `PATCH` that may come
+before the batches are done (the record then takes no more and completes when they
+are: `services.finalise.request_finalise`), and unknown request fields are ignored as
+the SDK's models ignore them. A path without its trailing
 slash is answered with a 307 redirect to the path with it (FastAPI's default, as the
 seed does). The differences that remain are listed in the README ("DESTINY v1 routes").
 """
