@@ -21,12 +21,14 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("import_record") as table:
-        table.add_column(
-            sa.Column("finalise_requested", sa.Boolean, nullable=False, server_default=sa.false())
-        )
+    # A plain ADD COLUMN, not `batch_alter_table`: on SQLite the batch mode would rebuild
+    # import_record for this column, and dropping the old table deletes the records'
+    # batches (ON DELETE CASCADE); SQLite adds a NOT NULL column with a default in place.
+    op.add_column(
+        "import_record",
+        sa.Column("finalise_requested", sa.Boolean, nullable=False, server_default=sa.false()),
+    )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("import_record") as table:
-        table.drop_column("finalise_requested")
+    op.drop_column("import_record", "finalise_requested")  # in place on SQLite >= 3.35 too
