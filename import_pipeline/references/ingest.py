@@ -7,6 +7,15 @@ and enhancements. Exact duplicates are merged by canonical identifier (spec
 section 3); a line whose identifiers belong to two or more references writes nothing
 and fails with the ids involved.
 
+Shared identifiers with conflicting evidence (spec section 3): a line that would merge
+into one existing reference through an identifier, while its DOI and title contradict
+that reference's (`dedup.decisions.contradicts_shared_identifier`), is not merged. It
+becomes a reference of its own without the contested identifiers (which stay where
+they were), `partially_failed` with details naming them and the other reference; its
+outcome carries `contested`, from which the caller records the decision `unresolved`.
+Only lines with a DOI that no reference holds yet can be contested, so the evidence of
+the references they match is read once per chunk, and only when there are such lines.
+
 Concurrency: the look-up runs before the inserts, so a concurrent transaction may
 insert one of our "new" identifiers in between. The identifier insert skips
 conflicting keys and reports which it inserted; any shortfall raises
@@ -20,9 +29,11 @@ from collections.abc import Sequence
 
 import orjson
 
+from import_pipeline.dedup.decisions import contradicts_shared_identifier
+from import_pipeline.dedup.normalise import Evidence, evidence_of_line
 from import_pipeline.domain.enhancements import Enhancement
 from import_pipeline.domain.models import utc_now, uuid7
-from import_pipeline.domain.outcomes import LineOutcome
+from import_pipeline.domain.outcomes import ContestedIdentifier, LineOutcome
 from import_pipeline.domain.parsing import ParsedLine
 from import_pipeline.domain.statuses import ImportResultStatus
 from import_pipeline.references.writers import EnhancementRow, IdentifierRow, ReferenceWriter
@@ -57,6 +68,74 @@ def _conflict_details(line: ParsedLine, owners: dict[str, uuid.UUID]) -> str:
     )
 
 
+def _doi_key(line: ParsedLine) -> str | None:
+    return next((i.key for i in line.identifiers if i.identifier_type == "doi"), None)
+
+
+def _may_be_contested(line: ParsedLine, owners: dict[str, uuid.UUID]) -> bool:
+    """A line whose DOI nobody holds, sharing another identifier with a reference."""
+    doi_key = _doi_key(line)
+    return (
+        doi_key is not None
+        and doi_key not in owners
+        and any(i.key in owners for i in line.identifiers)
+    )
+
+
+def _contested_details(line: ParsedLine, contested: ContestedIdentifier) -> str:
+    reason = (
+        f"imported as a reference of its own without the contested identifier(s) "
+        f"{', '.join(contested.identifier_keys)} (they stay with reference "
+        f"{contested.held_by}, whose DOI and title contradict this line's)"
+    )
+    if line.dropped:
+        return f"{line.details}; {reason}"
+    return f"Entry {line.line_number}: {reason}"
+
+
+class _ContestGuard:
+    """Decides whether a line's merge into one reference is contested (spec section 3).
+
+    The evidence of stored references is read once, before the chunk's lines are
+    matched; that of references created earlier in the chunk is the evidence of the
+    line that created them, computed only when a later line needs it.
+    """
+
+    def __init__(
+        self, writer: ReferenceWriter, lines: Sequence[ParsedLine], owners: dict[str, uuid.UUID]
+    ) -> None:
+        suspects = {
+            owners[i.key]
+            for line in lines
+            if _may_be_contested(line, owners)
+            for i in line.identifiers
+            if i.key in owners
+        }
+        self._stored = writer.evidence_of(sorted(suspects, key=str)) if suspects else {}
+        self._created_by: dict[uuid.UUID, ParsedLine] = {}
+        self._evidence: dict[uuid.UUID, Evidence] = {}
+
+    def created(self, reference_id: uuid.UUID, line: ParsedLine) -> None:
+        """Remember the line that created `reference_id` in this chunk."""
+        self._created_by[reference_id] = line
+
+    def contested(
+        self, line: ParsedLine, reference_id: uuid.UUID, owners: dict[str, uuid.UUID]
+    ) -> ContestedIdentifier | None:
+        """The identifiers contested when `line` would merge into `reference_id`, if any."""
+        if not _may_be_contested(line, owners):
+            return None
+        existing = self._stored.get(reference_id)
+        if existing is None and reference_id in self._created_by:
+            if reference_id not in self._evidence:
+                self._evidence[reference_id] = evidence_of_line(self._created_by[reference_id])
+            existing = self._evidence[reference_id]
+        if existing is None or not contradicts_shared_identifier(evidence_of_line(line), existing):
+            return None
+        shared = tuple(sorted(i.key for i in line.identifiers if i.key in owners))
+        return ContestedIdentifier(shared, reference_id)
+
+
 def ingest_chunk(writer: ReferenceWriter, lines: Sequence[ParsedLine]) -> list[LineOutcome]:
     """Create or merge the references of `lines` (all parsed, none failed) through `writer`.
 
@@ -67,6 +146,7 @@ def ingest_chunk(writer: ReferenceWriter, lines: Sequence[ParsedLine]) -> list[L
     """
     owners = writer.lookup_owners(sorted({i.key for line in lines for i in line.identifiers}))
     matched_references = set(owners.values())
+    guard = _ContestGuard(writer, lines, owners)
     now = utc_now()
     outcomes: list[LineOutcome] = []
     new_references: list[tuple[uuid.UUID, str, object]] = []
@@ -83,10 +163,12 @@ def ingest_chunk(writer: ReferenceWriter, lines: Sequence[ParsedLine]) -> list[L
                 )
             )
             continue
-        created = not matched
+        contested = guard.contested(line, next(iter(matched)), owners) if matched else None
+        created = not matched or contested is not None
         reference_id = uuid7() if created else matched.pop()
         if created:
             new_references.append((reference_id, line.visibility, now))
+            guard.created(reference_id, line)
         for identifier in line.identifiers:
             if identifier.key not in owners:
                 owners[identifier.key] = reference_id
@@ -109,6 +191,18 @@ def ingest_chunk(writer: ReferenceWriter, lines: Sequence[ParsedLine]) -> list[L
                     content_json,
                     content_hash,
                 )
+        if contested is not None:
+            outcomes.append(
+                LineOutcome(
+                    line.line_number,
+                    ImportResultStatus.PARTIALLY_FAILED,
+                    reference_id,
+                    created,
+                    _contested_details(line, contested),
+                    contested,
+                )
+            )
+            continue
         outcomes.append(
             LineOutcome(line.line_number, line.status, reference_id, created, line.details)
         )
