@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 
-def paper(  # noqa: PLR0913 (a paper has this many fields)
+def paper(
     title: str,
     *,
     authors: tuple[str, ...] = ("Q. J. Zhai", "X. Y. Yue"),
