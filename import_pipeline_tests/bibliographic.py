@@ -68,3 +68,19 @@ def write_papers(path: Path, papers: list[dict[str, Any]]) -> Path:
     """Write `papers` as a JSON Lines file at `path`."""
     path.write_text("".join(json.dumps(item) + "\n" for item in papers))
     return path
+
+
+def import_papers(units: Any, path: Path, papers: list[dict[str, Any]]) -> Any:
+    """Import `papers` as one record through the services (no Dagster); its id."""
+    from import_pipeline.domain.models import ImportRecord  # noqa: PLC0415
+    from import_pipeline.services.batches import process_batch  # noqa: PLC0415
+    from import_pipeline.services.finalise import finalise_record  # noqa: PLC0415
+    from import_pipeline.services.planning import start_and_plan  # noqa: PLC0415
+    from import_pipeline.services.registration import register_import  # noqa: PLC0415
+
+    record = ImportRecord(source_name="tests", processor_name="tests", processor_version="1")
+    register_import(units, record, [str(write_papers(path, papers))])
+    for batch_id in start_and_plan(units, record.id, 1000):
+        process_batch(units, batch_id, chunk_size=3)
+    finalise_record(units, record.id)
+    return record.id
