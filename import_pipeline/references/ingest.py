@@ -72,14 +72,21 @@ def _doi_key(line: ParsedLine) -> str | None:
     return next((i.key for i in line.identifiers if i.identifier_type == "doi"), None)
 
 
-def _may_be_contested(line: ParsedLine, owners: dict[str, uuid.UUID]) -> bool:
-    """A line whose DOI nobody holds, sharing another identifier with a reference."""
+def _contest_target(line: ParsedLine, owners: dict[str, uuid.UUID]) -> uuid.UUID | None:
+    """The one reference the line would merge into through identifiers other than its DOI.
+
+    Only such a reference can be contested: the line has a DOI, and that DOI is not the
+    reference's (it belongs to nobody yet, or to another reference: the line's own one,
+    on a re-import of a line kept apart before).
+    """
     doi_key = _doi_key(line)
-    return (
-        doi_key is not None
-        and doi_key not in owners
-        and any(i.key in owners for i in line.identifiers)
-    )
+    if doi_key is None:
+        return None
+    doi_owner = owners.get(doi_key)
+    others = {
+        owners[i.key] for i in line.identifiers if i.key in owners and owners[i.key] != doi_owner
+    }
+    return others.pop() if len(others) == 1 else None
 
 
 def _contested_details(line: ParsedLine, contested: ContestedIdentifier) -> str:
@@ -93,6 +100,25 @@ def _contested_details(line: ParsedLine, contested: ContestedIdentifier) -> str:
     return f"Entry {line.line_number}: {reason}"
 
 
+def _outcome(
+    line: ParsedLine,
+    reference_id: uuid.UUID,
+    created: bool,
+    contested: ContestedIdentifier | None,
+) -> LineOutcome:
+    """A written line's outcome: `partially_failed` when an identifier was contested."""
+    if contested is None:
+        return LineOutcome(line.line_number, line.status, reference_id, created, line.details)
+    return LineOutcome(
+        line.line_number,
+        ImportResultStatus.PARTIALLY_FAILED,
+        reference_id,
+        created,
+        _contested_details(line, contested),
+        contested,
+    )
+
+
 class _ContestGuard:
     """Decides whether a line's merge into one reference is contested (spec section 3).
 
@@ -104,14 +130,9 @@ class _ContestGuard:
     def __init__(
         self, writer: ReferenceWriter, lines: Sequence[ParsedLine], owners: dict[str, uuid.UUID]
     ) -> None:
-        suspects = {
-            owners[i.key]
-            for line in lines
-            if _may_be_contested(line, owners)
-            for i in line.identifiers
-            if i.key in owners
-        }
-        self._stored = writer.evidence_of(sorted(suspects, key=str)) if suspects else {}
+        suspects = {_contest_target(line, owners) for line in lines}
+        stored = sorted((ref for ref in suspects if ref is not None), key=str)
+        self._stored = writer.evidence_of(stored) if stored else {}
         self._created_by: dict[uuid.UUID, ParsedLine] = {}
         self._evidence: dict[uuid.UUID, Evidence] = {}
 
@@ -120,10 +141,11 @@ class _ContestGuard:
         self._created_by[reference_id] = line
 
     def contested(
-        self, line: ParsedLine, reference_id: uuid.UUID, owners: dict[str, uuid.UUID]
+        self, line: ParsedLine, owners: dict[str, uuid.UUID]
     ) -> ContestedIdentifier | None:
-        """The identifiers contested when `line` would merge into `reference_id`, if any."""
-        if not _may_be_contested(line, owners):
+        """The identifiers of `line` that are contested (`_contest_target`), if any."""
+        reference_id = _contest_target(line, owners)
+        if reference_id is None:
             return None
         existing = self._stored.get(reference_id)
         if existing is None and reference_id in self._created_by:
@@ -132,8 +154,8 @@ class _ContestGuard:
             existing = self._evidence[reference_id]
         if existing is None or not contradicts_shared_identifier(evidence_of_line(line), existing):
             return None
-        shared = tuple(sorted(i.key for i in line.identifiers if i.key in owners))
-        return ContestedIdentifier(shared, reference_id)
+        shared = (i.key for i in line.identifiers if owners.get(i.key) == reference_id)
+        return ContestedIdentifier(tuple(sorted(shared)), reference_id)
 
 
 def ingest_chunk(writer: ReferenceWriter, lines: Sequence[ParsedLine]) -> list[LineOutcome]:
@@ -154,6 +176,9 @@ def ingest_chunk(writer: ReferenceWriter, lines: Sequence[ParsedLine]) -> list[L
     enhancements: dict[tuple[uuid.UUID, str], EnhancementRow] = {}
     for line in lines:
         matched = {owners[i.key] for i in line.identifiers if i.key in owners}
+        contested = guard.contested(line, owners)
+        if contested is not None:
+            matched.discard(contested.held_by)
         if len(matched) > 1:
             outcomes.append(
                 LineOutcome(
@@ -163,8 +188,7 @@ def ingest_chunk(writer: ReferenceWriter, lines: Sequence[ParsedLine]) -> list[L
                 )
             )
             continue
-        contested = guard.contested(line, next(iter(matched)), owners) if matched else None
-        created = not matched or contested is not None
+        created = not matched
         reference_id = uuid7() if created else matched.pop()
         if created:
             new_references.append((reference_id, line.visibility, now))
@@ -191,21 +215,7 @@ def ingest_chunk(writer: ReferenceWriter, lines: Sequence[ParsedLine]) -> list[L
                     content_json,
                     content_hash,
                 )
-        if contested is not None:
-            outcomes.append(
-                LineOutcome(
-                    line.line_number,
-                    ImportResultStatus.PARTIALLY_FAILED,
-                    reference_id,
-                    created,
-                    _contested_details(line, contested),
-                    contested,
-                )
-            )
-            continue
-        outcomes.append(
-            LineOutcome(line.line_number, line.status, reference_id, created, line.details)
-        )
+        outcomes.append(_outcome(line, reference_id, created, contested))
 
     writer.insert_references(new_references)
     identifier_rows = [new_identifiers[key] for key in sorted(new_identifiers)]

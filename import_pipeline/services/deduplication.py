@@ -76,7 +76,10 @@ class DeduplicationReport:
 def contested_decisions(
     outcomes: Sequence[LineOutcome], record_id: uuid.UUID
 ) -> list[ReferenceDecision]:
-    """The `unresolved` decisions of lines kept apart from a contested identifier's holder."""
+    """The `unresolved` decisions of references created apart from a contested identifier.
+
+    A line merged into its own earlier reference (a re-import) decides nothing anew.
+    """
     return [
         ReferenceDecision(
             reference_id=outcome.reference_id,
@@ -89,7 +92,9 @@ def contested_decisions(
             record_id=record_id,
         )
         for outcome in outcomes
-        if outcome.contested is not None and outcome.reference_id is not None
+        if outcome.contested is not None
+        and outcome.reference_id is not None
+        and outcome.reference_created
     ]
 
 

@@ -122,3 +122,14 @@ def test_a_shared_pubmed_id_with_contradicting_doi_and_title_is_not_merged(engin
     assert decision.determination == "unresolved"
     assert decision.evidence["rule"] == "contested_identifier"
     assert decision.record_id == second
+    again = import_papers(
+        units,
+        tmp_path / "c.jsonl",
+        [paper("Bone density in older women", doi="10.1000/second", pmid=12090863)],
+    )
+    [reimported] = results(engine, again)  # merged into its own reference, still apart
+    assert (reimported.reference_id, reimported.reference_created) == (
+        contested.reference_id,
+        False,
+    )
+    assert reimported.status == ImportResultStatus.PARTIALLY_FAILED
