@@ -49,6 +49,7 @@ _TABLES = (
     "identifiers",
     "enhancements",
     "blocking_keys",
+    "evidence",
     "decisions",
 )
 
@@ -67,6 +68,7 @@ class MemoryDatabase:
     identifiers: dict[str, IdentifierRow] = field(default_factory=dict)
     enhancements: dict[tuple[uuid.UUID, str], EnhancementRow] = field(default_factory=dict)
     blocking_keys: dict[tuple[str, uuid.UUID], bool] = field(default_factory=dict)
+    evidence: dict[uuid.UUID, Evidence] = field(default_factory=dict)
     decisions: dict[uuid.UUID, ReferenceDecision] = field(default_factory=dict)
     commits: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
@@ -86,6 +88,7 @@ class MemoryDatabase:
             dict(self.identifiers),
             dict(self.enhancements),
             dict(self.blocking_keys),
+            dict(self.evidence),
             dict(self.decisions),
         )
 
@@ -421,8 +424,17 @@ class MemoryDedupStore:
         self.data = data
 
     def evidence_of(self, reference_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Evidence]:
-        """The evidence of the references that have a bibliographic enhancement or DOI."""
-        return memory_evidence(self.data, reference_ids)
+        """Indexed evidence, else computed from the references' enhancements and DOIs."""
+        found = {r: self.data.evidence[r] for r in reference_ids if r in self.data.evidence}
+        missing = [r for r in reference_ids if r not in found]
+        return found | memory_evidence(self.data, missing)
+
+    def index_evidence(self, reference_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Evidence]:
+        """Evidence computed from the enhancements, kept unless kept already."""
+        computed = memory_evidence(self.data, reference_ids)
+        for reference_id, evidence in computed.items():
+            self.data.evidence.setdefault(reference_id, evidence)
+        return computed
 
     def known_references(self, reference_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
         """Those of `reference_ids` that exist."""

@@ -228,6 +228,22 @@ def evidence_of_line(line: ParsedLine) -> Evidence:
     return evidence_from_content(content, doi)
 
 
+_TUPLE_FIELDS = ("title_numbers", "part_numbers", "authors")
+
+
+def evidence_to_json(evidence: Evidence) -> dict[str, Any]:
+    """`evidence` as a JSON object (what the store keeps, so it is normalised once)."""
+    return {name: getattr(evidence, name) for name in Evidence.__slots__}
+
+
+def evidence_from_json(data: Mapping[str, Any]) -> Evidence:
+    """The `Evidence` that `evidence_to_json` wrote."""
+    values = dict(data)
+    for name in _TUPLE_FIELDS:
+        values[name] = tuple(values[name])
+    return Evidence(**values)
+
+
 def _known_fields(evidence: Evidence) -> int:
     """How many of the compared fields `evidence` knows (its richness)."""
     values = (

@@ -3,9 +3,9 @@
 Two passes over the references the record created (`import_result.reference_created`),
 each in chunks of one unit of work:
 
-1. *Index*: in source order, each new reference's blocking keys
-   (`dedup.blocking.index_keys` of its evidence) are stored, and it gets a `pending`
-   decision naming the record, unless it has a decision already.
+1. *Index*: in source order, each new reference's evidence is normalised from its
+   enhancements and kept, its blocking keys (`dedup.blocking.index_keys`) are stored,
+   and it gets a `pending` decision naming the record, unless it has a decision already.
 2. *Decide*: in reference-id order (ids are time-ordered, so this is the order the
    references were created in), each reference is decided by `dedup.decide` against the
    references stored under its probe keys that are older than it, each taken with the
@@ -149,7 +149,7 @@ def _index_batch(
             if not rows:
                 return
             ids = [reference_id for _, reference_id in rows]
-            evidence = uow.dedup.evidence_of(ids)
+            evidence = uow.dedup.index_evidence(ids)
             uow.dedup.add_blocking_keys(
                 [(key, ref) for ref, known in evidence.items() for key in index_keys(known)]
             )

@@ -210,7 +210,14 @@ class DedupStore(Protocol):
     """The probable-duplicate tables: blocking keys and decisions (`store.dedup`)."""
 
     def evidence_of(self, reference_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Evidence]:
-        """The bibliographic evidence of each reference that has any enhancement or DOI."""
+        """The evidence of each reference with any: as indexed, else from its enhancements."""
+        ...
+
+    def index_evidence(self, reference_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Evidence]:
+        """Normalise the references' evidence from their enhancements, keep it, return it.
+
+        Evidence kept already is left as it was (a reference is indexed once).
+        """
         ...
 
     def known_references(self, reference_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:

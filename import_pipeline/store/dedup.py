@@ -14,13 +14,18 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from import_pipeline.dedup.normalise import Evidence
+from import_pipeline.dedup.normalise import Evidence, evidence_from_json, evidence_to_json
 from import_pipeline.dedup.stored import ReferenceDecision
 from import_pipeline.dedup.vocabulary import PENDING, STORED_DETERMINATIONS, DecidedBy
 from import_pipeline.domain.models import utc_now
 from import_pipeline.references.queries import evidence_of_references
 from import_pipeline.store.bulk import insert_for, insert_ignoring_conflicts
-from import_pipeline.store.tables import dedup_blocking_key, dedup_decision, reference
+from import_pipeline.store.tables import (
+    dedup_blocking_key,
+    dedup_decision,
+    dedup_evidence,
+    reference,
+)
 
 # Values per statement; keeps SQLite under its bound-parameter limit.
 _BATCH = 5_000
@@ -55,8 +60,35 @@ class SqlDedupStore:
         self._connection = connection
 
     def evidence_of(self, reference_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Evidence]:
-        """The evidence of references (`references.queries.evidence_of_references`)."""
-        return evidence_of_references(self._connection, reference_ids)
+        """Indexed evidence (one read of `dedup_evidence`), else from the enhancements."""
+        found: dict[uuid.UUID, Evidence] = {}
+        for part in _batches(reference_ids):
+            rows = self._connection.execute(
+                sa.select(dedup_evidence.c.reference_id, dedup_evidence.c.evidence).where(
+                    dedup_evidence.c.reference_id.in_(part)
+                )
+            )
+            found.update((ref, evidence_from_json(data)) for ref, data in rows)
+        missing = [ref for ref in dict.fromkeys(reference_ids) if ref not in found]
+        if missing:
+            found |= evidence_of_references(self._connection, missing)
+        return found
+
+    def index_evidence(self, reference_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Evidence]:
+        """Evidence from the enhancements (`references.queries`), kept in `dedup_evidence`."""
+        computed = evidence_of_references(self._connection, reference_ids)
+        ordered = sorted(computed, key=str)
+        for start in range(0, len(ordered), _UPSERT_BATCH):
+            insert_ignoring_conflicts(
+                self._connection,
+                dedup_evidence,
+                [
+                    {"reference_id": ref, "evidence": evidence_to_json(computed[ref])}
+                    for ref in ordered[start : start + _UPSERT_BATCH]
+                ],
+                ["reference_id"],
+            )
+        return computed
 
     def known_references(self, reference_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
         """Those of `reference_ids` that are references of the repository."""

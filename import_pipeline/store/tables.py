@@ -188,6 +188,20 @@ dedup_blocking_key = sa.Table(
     ),
 )
 
+# Each indexed reference's evidence (`dedup.normalise.evidence_to_json`), normalised
+# once when the step indexes it, so that candidates are read without normalising again.
+dedup_evidence = sa.Table(
+    "dedup_evidence",
+    metadata,
+    sa.Column(
+        "reference_id",
+        sa.Uuid,
+        sa.ForeignKey("reference.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("evidence", JSON_DOCUMENT, nullable=False),
+)
+
 dedup_decision = sa.Table(
     "dedup_decision",
     metadata,

@@ -3,6 +3,7 @@
 `dedup_blocking_key` holds the keys (`dedup.blocking.index_keys`) under which a
 reference created by an import is found by later ones; its primary key starts with the
 key, so a candidate search is an index range per key, on SQLite as on PostgreSQL.
+`dedup_evidence` keeps each indexed reference's normalised evidence.
 `dedup_decision` holds each reference's deduplication decision in the DESTINY SDK's
 vocabulary, with score, evidence, who decided (a person's decision is never replaced)
 and the import record that created the reference (indexed with the reference id, so
@@ -39,6 +40,22 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("key", "reference_id", name=op.f("pk_dedup_blocking_key")),
     )
     op.create_table(
+        "dedup_evidence",
+        sa.Column("reference_id", sa.Uuid(), nullable=False),
+        sa.Column(
+            "evidence",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.ForeignKeyConstraint(
+            ["reference_id"],
+            ["reference.id"],
+            name=op.f("fk_dedup_evidence_reference_id_reference"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("reference_id", name=op.f("pk_dedup_evidence")),
+    )
+    op.create_table(
         "dedup_decision",
         sa.Column("reference_id", sa.Uuid(), nullable=False),
         sa.Column("determination", sa.String(length=16), nullable=False),
@@ -72,4 +89,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_dedup_decision_record_reference", table_name="dedup_decision")
     op.drop_table("dedup_decision")
+    op.drop_table("dedup_evidence")
     op.drop_table("dedup_blocking_key")
