@@ -298,6 +298,8 @@ def assign_through_database(truth_set: TruthSet, kind: str) -> Assignment:
         group_of, outcomes, report = dedup_step.groups_through_the_step(
             units, truth_set.lines, directory, truth_set.name
         )
+        if kind == "postgresql":
+            dedup_step.drop_database(units)
     return Assignment(group_of, outcomes, report.seconds, report.references)
 
 

@@ -120,6 +120,21 @@ def time_step(kind: str, repository: int, new: int) -> None:
             f"decisions {report.counts}",
             flush=True,
         )
+        if kind == "postgresql":
+            drop_database(units)
+
+
+def drop_database(units: UnitOfWorkFactory) -> None:
+    """Drop the benchmark's PostgreSQL database (made by `fresh_units`)."""
+    import sqlalchemy as sa  # noqa: PLC0415
+
+    engine = units.engine  # type: ignore[attr-defined]  # SqlUnits; the port has none
+    name = engine.url.database
+    engine.dispose()
+    admin = sa.create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
