@@ -168,13 +168,13 @@ class ImportResultRead(BaseModel):
     reference_id: uuid.UUID | None
     reference_created: bool | None = Field(description="True: created; False: matched.")
     failure_details: str | None
+    created_at: datetime.datetime
+    updated_at: datetime.datetime
     duplicate_of: uuid.UUID | None = Field(
         default=None,
         description="The canonical reference, when the line's reference is a probable "
         "duplicate of it; null otherwise.",
     )
-    created_at: datetime.datetime
-    updated_at: datetime.datetime
     import_batch: None = None
 
 
