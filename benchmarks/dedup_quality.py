@@ -3,6 +3,7 @@
     uv run python -m benchmarks.dedup_quality            # every truth set
     uv run python -m benchmarks.dedup_quality --smoke    # one small set (CI)
     uv run python -m benchmarks.dedup_quality --set bib_dedupe_stroke --show 20
+    uv run python -m benchmarks.dedup_quality --database postgresql   # through the real step
 
 For each set of `import_pipeline_tests/data/real/`, lines are read in order and each
 line is a new reference decided against all earlier ones, as an import would do it:
@@ -11,7 +12,10 @@ reference, unless `contradicts_shared_identifier` says the shared identifier is
 contested), then a probable-duplicate decision (`import_pipeline.dedup.decisions.decide`)
 against the candidates a `CandidateSearch` finds by blocking keys. The search is in
 memory here (`InMemoryCandidateIndex`); `deduplicate_lines` takes any `CandidateSearch`,
-so the database-backed one can be measured the same way.
+so the database-backed one can be measured the same way. With `--database sqlite` or
+`--database postgresql`, each set is instead imported into a fresh database and decided
+by the real deduplication step (`benchmarks.dedup_step`), and the groups are read back
+from the results' `duplicate_of`.
 
 A pair of lines is predicted when both end in one group (the same reference, or
 references decided duplicates of one canonical reference), true when the truth CSV
@@ -31,6 +35,7 @@ import importlib
 import io
 import itertools
 import sys
+import tempfile
 import time
 import uuid
 from collections import Counter, defaultdict
@@ -283,9 +288,33 @@ def bib_dedupe_groups(lines: Sequence[bytes]) -> tuple[dict[int, str], float] | 
     return group_of, seconds
 
 
-def report_set(truth_set: TruthSet, show: int, with_bib_dedupe: bool) -> list[str]:
-    """The report lines of one set: our figures, bib-dedupe's, and the false merges."""
-    assignment = deduplicate_lines(truth_set.lines, InMemoryCandidateIndex())
+def assign_through_database(truth_set: TruthSet, kind: str) -> Assignment:
+    """Where the set's lines end when imported and decided by the real step (`kind` db)."""
+    from benchmarks import dedup_step  # noqa: PLC0415 (the store, only in this mode)
+
+    with tempfile.TemporaryDirectory() as folder:
+        directory = Path(folder)
+        units = dedup_step.fresh_units(kind, directory)
+        group_of, outcomes, report = dedup_step.groups_through_the_step(
+            units, truth_set.lines, directory, truth_set.name
+        )
+        if kind == "postgresql":
+            dedup_step.drop_database(units)
+    return Assignment(group_of, outcomes, report.seconds, report.references)
+
+
+def report_set(
+    truth_set: TruthSet, show: int, with_bib_dedupe: bool, database: str | None = None
+) -> list[str]:
+    """The report lines of one set: our figures, bib-dedupe's, and the false merges.
+
+    `database` (`sqlite` or `postgresql`): through the real step on a fresh database;
+    None: in memory.
+    """
+    if database is None:
+        assignment = deduplicate_lines(truth_set.lines, InMemoryCandidateIndex())
+    else:
+        assignment = assign_through_database(truth_set, database)
     name, lines = truth_set.name, len(truth_set.lines)
     speed = _per_10k(assignment.seconds, lines)
     decided = ", ".join(f"{k} {v}" for k, v in sorted(assignment.determinations.items()))
@@ -336,11 +365,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--set", action="append", choices=REAL_SOURCES, help="a set (repeatable)")
     parser.add_argument("--show", type=int, default=10, help="false merges listed per set")
     parser.add_argument("--no-bib-dedupe", action="store_true", help="skip bib-dedupe")
+    parser.add_argument(
+        "--database",
+        choices=["sqlite", "postgresql"],
+        help="import into a fresh database and decide with the real step (default: in memory)",
+    )
     args = parser.parse_args(argv)
     names = [SMOKE_SET] if args.smoke else (args.set or list(REAL_SOURCES))
     print(HEADER)
     for name in names:
-        for row in report_set(load_truth_set(name), args.show, not args.no_bib_dedupe):
+        rows = report_set(load_truth_set(name), args.show, not args.no_bib_dedupe, args.database)
+        for row in rows:
             print(row, flush=True)
     return 0
 

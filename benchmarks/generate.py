@@ -211,14 +211,20 @@ _MALFORMED = (
 )
 
 
-def generate(path: Path, lines: int, seed: int = 42, shape: Shape | str = "default") -> Path:
-    """Write `lines` lines of `shape` to `path` (deterministic for a seed); return the path."""
+def generate(
+    path: Path, lines: int, seed: int = 42, shape: Shape | str = "default", first: int = 1
+) -> Path:
+    """Write `lines` lines of `shape` to `path` (deterministic for a seed); return the path.
+
+    Identifiers are numbered from `first`, so that files generated with different
+    `first` share none (the deduplication timing imports new references that way).
+    """
     shape = SHAPES[shape] if isinstance(shape, str) else shape
     rng = random.Random(seed)  # noqa: S311 (test data, not crypto)
     path.parent.mkdir(parents=True, exist_ok=True)
     earlier: list[bytes] = []
     with path.open("wb") as out:
-        for n in range(1, lines + 1):
+        for n in range(first, first + lines):
             roll = rng.random()
             if roll < shape.malformed:
                 text = rng.choice(_MALFORMED)

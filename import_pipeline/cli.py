@@ -23,6 +23,7 @@ import sqlalchemy as sa
 import sqlalchemy.exc
 
 from import_pipeline.api.translate import (
+    decision_read,
     record_cli_json,
     record_read,
     result_cli_json,
@@ -33,6 +34,7 @@ from import_pipeline.domain.models import ImportRecord
 from import_pipeline.domain.statuses import ImportRecordStatus, ImportResultStatus, RunBy
 from import_pipeline.error_map import EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE, outcome_of
 from import_pipeline.orchestration.instance import instance_home
+from import_pipeline.services.deduplication import deduplicate_record, record_person_decision
 from import_pipeline.services.finalise import RecordSummary
 from import_pipeline.services.planning import start_and_plan_batches
 from import_pipeline.services.queries import record_report, record_summary
@@ -154,6 +156,8 @@ def _print_summary(summary: RecordSummary, counts: dict[str, dict[str, int]]) ->
         f"  references: {summary.counts['references_created']} created, "
         f"{summary.counts['references_matched']} matched"
     )
+    if summary.decisions is not None:
+        click.echo("  duplicates: " + ", ".join(f"{k} {v}" for k, v in summary.decisions.items()))
     for sample in summary.failure_samples:
         click.echo(f"  {sample}")
 
@@ -458,6 +462,65 @@ def results(record_id: str, status_filter: str | None, as_json: bool) -> None:
         click.echo(
             f"{row.import_batch_id} line {row.line_number}: {row.status} {reference}{details}"
         )
+
+
+@main.command()
+@click.argument("record_id")
+@click.option("--json", "as_json", is_flag=True, help="Print the record as JSON.")
+def dedupe(record_id: str, as_json: bool) -> None:
+    """Decide a record's new references against the repository (probable duplicates).
+
+    The import's deduplication step, run again over an existing record (one imported
+    before the step existed, say): idempotent, a person's decision is kept. Runs in this
+    process through the services, without a Dagster run.
+    """
+    parsed = _parse_record_id(record_id)
+    engine = _engine()
+    upgrade_schema(engine)
+    report = deduplicate_record(sql_units(engine), parsed)
+    summary = record_report(sql_units(engine), parsed)
+    if as_json:
+        record = record_read(summary.summary, summary.batch_counts)
+        click.echo(json.dumps(record_cli_json(record), indent=2))
+        return
+    click.echo(
+        f"import record {parsed}: {report.references} new reference(s) in "
+        f"{report.seconds:.2f} s ({report.references_per_second:,.0f}/s), "
+        f"{report.changed} decision(s) written, {report.kept} kept"
+    )
+    click.echo("  duplicates: " + ", ".join(f"{k} {v}" for k, v in report.counts.items()))
+
+
+def _parse_reference_id(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise UsageError(f"{value!r} is not a reference id (a UUID)") from None
+
+
+@main.command()
+@click.argument("reference_id")
+@click.option("--duplicate-of", "duplicate_of", help="The reference it duplicates.")
+@click.option("--canonical", is_flag=True, help="The reference stands for itself.")
+@click.option("--json", "as_json", is_flag=True, help="Print the decision as JSON.")
+def decide(reference_id: str, duplicate_of: str | None, canonical: bool, as_json: bool) -> None:
+    """Record a person's deduplication decision on a reference.
+
+    Exactly one of --duplicate-of and --canonical. A duplicate points at the canonical
+    reference of the named one's group. No automatic decision replaces it.
+    """
+    if (duplicate_of is None) == (not canonical):
+        raise UsageError("give exactly one of --duplicate-of REFERENCE_ID and --canonical")
+    parsed = _parse_reference_id(reference_id)
+    target = _parse_reference_id(duplicate_of) if duplicate_of is not None else None
+    engine = _engine()
+    upgrade_schema(engine)
+    decision = record_person_decision(sql_units(engine), parsed, duplicate_of=target)
+    if as_json:
+        click.echo(json.dumps(decision_read(decision).model_dump(mode="json"), indent=2))
+        return
+    pointer = f" of {decision.duplicate_of}" if decision.duplicate_of else ""
+    click.echo(f"reference {parsed}: {decision.determination}{pointer} (decided by a person)")
 
 
 def _echo_json_array(items: Iterable[dict[str, Any]]) -> None:

@@ -8,7 +8,8 @@ bug: the CLI shows its traceback, the API answers 500 with a safe body.
 | error | a line's result | CLI exit | HTTP |
 |---|---|---|---|
 | a line's data refused (`InvalidDataError`; or the database's) | failed | - | 422 |
-| unknown record or batch | - | 2 | 404 |
+| unknown record, batch or reference | - | 2 | 404 |
+| a duplicate decision pointing back at its own reference | - | 2 | 409 |
 | a bad results cursor | - | 2 | 422 |
 | a storage URL the policy refuses | - | 2 | 403 |
 | a closed record, a backward status change, unfinished batches | - | 2 | 409 |
@@ -28,12 +29,14 @@ import sqlalchemy.exc
 from import_pipeline.domain.errors import (
     IllegalTransitionError,
     InvalidDataError,
+    InvalidDecisionError,
     InvalidPartitionKeyError,
     NoSourcesError,
     SourceUnreadableError,
     UnforeseenStatusMixError,
     UnknownBatchError,
     UnknownRecordError,
+    UnknownReferenceError,
 )
 from import_pipeline.domain.statuses import ImportResultStatus
 from import_pipeline.orchestration.instance import InstanceHomeError
@@ -74,6 +77,8 @@ ERROR_MAP: dict[type[BaseException], Outcome] = {
     InvalidDataError: Outcome(EXIT_USAGE, 422, ImportResultStatus.FAILED),
     UnknownRecordError: Outcome(EXIT_USAGE, 404),
     UnknownBatchError: Outcome(EXIT_USAGE, 404),
+    UnknownReferenceError: Outcome(EXIT_USAGE, 404),
+    InvalidDecisionError: Outcome(EXIT_USAGE, 409),
     InvalidCursorError: _USAGE,
     StorageUrlRefusedError: Outcome(EXIT_USAGE, 403),
     IllegalTransitionError: Outcome(EXIT_USAGE, 409),

@@ -11,6 +11,7 @@ writer. What the services under unit test never call (the check queries, say) ra
 `NotImplementedError`.
 """
 
+import dataclasses
 import datetime
 import threading
 import uuid
@@ -19,6 +20,11 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self
 
+import orjson
+
+from import_pipeline.dedup.normalise import Evidence, reference_evidence
+from import_pipeline.dedup.stored import ReferenceDecision, pending
+from import_pipeline.dedup.vocabulary import STORED_DETERMINATIONS, DecidedBy
 from import_pipeline.domain.models import (
     ImportBatch,
     ImportRecord,
@@ -42,6 +48,9 @@ _TABLES = (
     "references",
     "identifiers",
     "enhancements",
+    "blocking_keys",
+    "evidence",
+    "decisions",
 )
 
 
@@ -58,6 +67,9 @@ class MemoryDatabase:
     references: dict[uuid.UUID, str] = field(default_factory=dict)  # id -> visibility
     identifiers: dict[str, IdentifierRow] = field(default_factory=dict)
     enhancements: dict[tuple[uuid.UUID, str], EnhancementRow] = field(default_factory=dict)
+    blocking_keys: dict[tuple[str, uuid.UUID], bool] = field(default_factory=dict)
+    evidence: dict[uuid.UUID, Evidence] = field(default_factory=dict)
+    decisions: dict[uuid.UUID, ReferenceDecision] = field(default_factory=dict)
     commits: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
@@ -75,6 +87,9 @@ class MemoryDatabase:
             dict(self.references),
             dict(self.identifiers),
             dict(self.enhancements),
+            dict(self.blocking_keys),
+            dict(self.evidence),
+            dict(self.decisions),
         )
 
     def write_back(self, base: "MemoryDatabase", working: "MemoryDatabase") -> None:
@@ -255,6 +270,17 @@ class MemoryImportStore:
         """The distinct result statuses of the batch."""
         return sorted({str(r.status) for r in self._of_batch(batch_id)})
 
+    def created_references(
+        self, batch_id: uuid.UUID, after_line: int, limit: int
+    ) -> list[tuple[int, uuid.UUID]]:
+        """(line, reference id) of the lines after `after_line` that created a reference."""
+        found = [
+            (r.line_number, r.reference_id)
+            for r in self._of_batch(batch_id)
+            if r.line_number > after_line and r.reference_created is True and r.reference_id
+        ]
+        return found[:limit]
+
     def count_results(
         self, *, record_id: uuid.UUID | None = None, batch_id: uuid.UUID | None = None
     ) -> dict[str, int]:
@@ -330,6 +356,27 @@ class MemoryImportStore:
         ][:limit]
 
 
+def memory_evidence(
+    data: MemoryDatabase, reference_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, Evidence]:
+    """The evidence of references in `data`, chosen as the SQL query's caller chooses it."""
+    wanted = set(reference_ids)
+    contents: dict[uuid.UUID, list[tuple[str, Any]]] = {}
+    for (reference_id, content_hash), row in data.enhancements.items():
+        if reference_id in wanted and row.enhancement_type == "bibliographic":
+            content = orjson.loads(row.content_json)
+            contents.setdefault(reference_id, []).append((content_hash, content))
+    dois: dict[uuid.UUID, list[str]] = {}
+    for row in data.identifiers.values():
+        if row.reference_id in wanted and row.identifier_type == "doi":
+            dois.setdefault(row.reference_id, []).append(row.identifier)
+    return {
+        reference_id: reference_evidence(contents.get(reference_id, ()), dois.get(reference_id, ()))
+        for reference_id in dict.fromkeys(reference_ids)
+        if reference_id in contents or reference_id in dois
+    }
+
+
 class MemoryReferenceWriter:
     """`references.writers.ReferenceWriter` over a `MemoryDatabase` working copy."""
 
@@ -349,6 +396,10 @@ class MemoryReferenceWriter:
         wanted = set(reference_ids)
         return {key for key in self.data.enhancements if key[0] in wanted}
 
+    def evidence_of(self, reference_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Evidence]:
+        """The bibliographic evidence of these references."""
+        return memory_evidence(self.data, reference_ids)
+
     def insert_references(self, rows: Sequence[tuple[uuid.UUID, str, Any]]) -> None:
         """Insert new references."""
         for reference_id, visibility, _ in rows:
@@ -364,6 +415,101 @@ class MemoryReferenceWriter:
         """Insert enhancements, skipping any stored already."""
         for row in rows:
             self.data.enhancements.setdefault((row.reference_id, row.content_hash), row)
+
+
+class MemoryDedupStore:
+    """`DedupStore` over a `MemoryDatabase` working copy, with the SQL store's rules."""
+
+    def __init__(self, data: MemoryDatabase) -> None:
+        """Work on `data`."""
+        self.data = data
+
+    def evidence_of(self, reference_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Evidence]:
+        """Indexed evidence, else computed from the references' enhancements and DOIs."""
+        found = {r: self.data.evidence[r] for r in reference_ids if r in self.data.evidence}
+        missing = [r for r in reference_ids if r not in found]
+        return found | memory_evidence(self.data, missing)
+
+    def index_evidence(self, reference_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Evidence]:
+        """Evidence computed from the enhancements, kept unless kept already."""
+        computed = memory_evidence(self.data, reference_ids)
+        for reference_id, evidence in computed.items():
+            self.data.evidence.setdefault(reference_id, evidence)
+        return computed
+
+    def known_references(self, reference_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+        """Those of `reference_ids` that exist."""
+        return {r for r in reference_ids if r in self.data.references}
+
+    def add_blocking_keys(self, rows: Sequence[tuple[str, uuid.UUID]]) -> None:
+        """Store (key, reference id) pairs."""
+        for row in rows:
+            self.data.blocking_keys.setdefault(row, True)
+
+    def references_under(self, keys: Sequence[str], per_key: int) -> dict[str, list[uuid.UUID]]:
+        """The `per_key` smallest reference ids under each key (ids compared as the SQL does)."""
+        wanted = set(keys)
+        found: dict[str, list[uuid.UUID]] = {}
+        for key, reference_id in self.data.blocking_keys:
+            if key in wanted:
+                found.setdefault(key, []).append(reference_id)
+        return {key: sorted(ids)[:per_key] for key, ids in found.items()}
+
+    def mark_pending(self, reference_ids: Sequence[uuid.UUID], record_id: uuid.UUID) -> None:
+        """`pending` decisions for undecided references; a missing record id filled in."""
+        now = utc_now()
+        for reference_id in reference_ids:
+            stored = self.data.decisions.get(reference_id)
+            if stored is None:
+                self.data.decisions[reference_id] = dataclasses.replace(
+                    pending(reference_id, record_id), created_at=now, updated_at=now
+                )
+            elif stored.record_id is None:
+                self.data.decisions[reference_id] = dataclasses.replace(stored, record_id=record_id)
+
+    def record_references(
+        self, record_id: uuid.UUID, *, after: uuid.UUID | None, limit: int
+    ) -> list[uuid.UUID]:
+        """The record's decided or pending references after `after`, in id order."""
+        ids = sorted(r for r, d in self.data.decisions.items() if d.record_id == record_id)
+        return [r for r in ids if after is None or r > after][:limit]
+
+    def decisions_of(
+        self, reference_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, ReferenceDecision]:
+        """The stored decisions of `reference_ids`."""
+        return {r: self.data.decisions[r] for r in reference_ids if r in self.data.decisions}
+
+    def save_decisions(self, decisions: Sequence[ReferenceDecision]) -> int:
+        """Insert or replace decisions; an automatic one never replaces a person's."""
+        now = utc_now()
+        written = 0
+        for decision in decisions:
+            if decision.determination not in STORED_DETERMINATIONS:
+                raise ValueError(f"not a stored determination: {decision.determination!r}")
+            stored = self.data.decisions.get(decision.reference_id)
+            if (
+                stored is not None
+                and stored.decided_by == DecidedBy.PERSON
+                and decision.decided_by != DecidedBy.PERSON
+            ):
+                continue
+            self.data.decisions[decision.reference_id] = dataclasses.replace(
+                decision,
+                record_id=decision.record_id or (stored.record_id if stored else None),
+                created_at=stored.created_at if stored else now,
+                updated_at=now,
+            )
+            written += 1
+        return written
+
+    def decision_counts(self, record_id: uuid.UUID) -> dict[str, int]:
+        """The record's decisions counted by determination (all four, zeros included)."""
+        counts = dict.fromkeys(sorted(STORED_DETERMINATIONS), 0)
+        for decision in self.data.decisions.values():
+            if decision.record_id == record_id:
+                counts[decision.determination] += 1
+        return counts
 
 
 class MemoryReferenceStore:
@@ -404,6 +550,13 @@ class MemoryUnitOfWork:
         if self._working is None:
             raise RuntimeError("the unit of work is not active (use `with`)")
         return MemoryReferenceStore(self._working)
+
+    @property
+    def dedup(self) -> MemoryDedupStore:
+        """The probable-duplicate tables, while the unit is active."""
+        if self._working is None:
+            raise RuntimeError("the unit of work is not active (use `with`)")
+        return MemoryDedupStore(self._working)
 
     @property
     def checks(self) -> CheckStore:

@@ -12,12 +12,13 @@ def test_definitions_load_and_names_resolve():
     assert job.partitions_def.name == IMPORT_RECORDS_PARTITION == "import_records"
     assert {"database", "step_settings"} <= set(defs.resources or {})
     # The job materializes the partitioned asset `imported_references`, whose graph is
-    # the import: plan -> batches (mapped) -> finalise.
+    # the import: plan -> batches (mapped) -> deduplicate -> finalise.
     assert job.asset_layer.executable_asset_keys == {AssetKey("imported_references")}
     graph = job.graph.node_named("imported_references").definition
     assert {node.name for node in graph.nodes} == {
         "plan_import_batches",
         "process_import_batch",
+        "deduplicate_record",
         "finalise_import_record",
     }
     asset = defs.resolve_assets_def("imported_references")

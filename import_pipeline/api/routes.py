@@ -1,6 +1,8 @@
 """The `/imports` routes: each reads its input, calls services, and translates the answer.
 
 The API registers records and batches and reads them back; it never processes a batch.
+It also reads and records deduplication decisions on references (a person's decision,
+which no automatic one replaces).
 `registered_batches_sensor` starts the import job for a record's partition once a batch
 is waiting.
 """
@@ -13,6 +15,8 @@ from starlette.datastructures import URL
 
 from import_pipeline.api.errors import invalid_parameter
 from import_pipeline.api.schemas import (
+    DeduplicationDecisionIn,
+    DeduplicationDecisionRead,
     ErrorBody,
     ImportBatchIn,
     ImportBatchRead,
@@ -24,12 +28,14 @@ from import_pipeline.api.schemas import (
 from import_pipeline.api.translate import (
     batch_read,
     batch_summary_read,
+    decision_read,
     record_listed,
     record_read,
     result_read,
 )
 from import_pipeline.domain.models import ImportRecord
 from import_pipeline.domain.statuses import FinalisedBy, ImportResultStatus
+from import_pipeline.services.deduplication import record_person_decision, reference_decision
 from import_pipeline.services.finalise import finalise_record
 from import_pipeline.services.queries import (
     batch_summary,
@@ -105,6 +111,41 @@ def list_imports(
     if len(records) == limit:
         _link_next(response, request.url.include_query_params(limit=limit, offset=offset + limit))
     return [record_listed(record) for record in records]
+
+
+REFERENCE_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: _error("No such reference.")}
+
+
+@router.get(
+    "/references/{reference_id}/decision",
+    response_model=DeduplicationDecisionRead,
+    responses=REFERENCE_NOT_FOUND,
+    summary="Read a reference's deduplication decision",
+)
+def read_decision(reference_id: uuid.UUID, units: Units) -> DeduplicationDecisionRead:
+    """Canonical, duplicate (of `duplicate_of`), unresolved, or pending, with its evidence."""
+    return decision_read(reference_decision(units, reference_id))
+
+
+@router.put(
+    "/references/{reference_id}/decision",
+    response_model=DeduplicationDecisionRead,
+    responses={
+        **REFERENCE_NOT_FOUND,
+        409: _error("The duplicate would point back at the reference itself."),
+    },
+    summary="Record a person's deduplication decision",
+)
+def put_decision(
+    reference_id: uuid.UUID, body: DeduplicationDecisionIn, units: Units
+) -> DeduplicationDecisionRead:
+    """A person decides: canonical (`duplicate_of: null`) or a duplicate of a reference.
+
+    A duplicate points at the canonical reference of the named one's group; no
+    automatic decision replaces a person's.
+    """
+    decided = record_person_decision(units, reference_id, duplicate_of=body.duplicate_of)
+    return decision_read(decided)
 
 
 @router.get(

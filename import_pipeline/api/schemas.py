@@ -17,7 +17,7 @@ without loading the web framework, and a test keeps it that way.
 
 import datetime
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
@@ -135,6 +135,11 @@ class ImportRecordRead(BaseModel):
     failure_samples: list[str] | None = Field(
         default=None, description="A few failure details of failed lines."
     )
+    deduplication: dict[str, int] | None = Field(
+        default=None,
+        description="The record's new references by deduplication decision: canonical, "
+        "duplicate, unresolved, and pending (not yet decided).",
+    )
 
 
 class ImportBatchSummary(BaseModel):
@@ -165,7 +170,38 @@ class ImportResultRead(BaseModel):
     failure_details: str | None
     created_at: datetime.datetime
     updated_at: datetime.datetime
+    duplicate_of: uuid.UUID | None = Field(
+        default=None,
+        description="The canonical reference, when the line's reference is a probable "
+        "duplicate of it; null otherwise.",
+    )
     import_batch: None = None
+
+
+class DeduplicationDecisionIn(BaseModel):
+    """A person's deduplication decision on a reference: canonical, or a duplicate."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    duplicate_of: uuid.UUID | None = Field(
+        description="The reference it duplicates (its group's canonical one is stored); "
+        "null: the reference is canonical."
+    )
+
+
+class DeduplicationDecisionRead(BaseModel):
+    """A reference's deduplication decision, in the DESTINY SDK's vocabulary."""
+
+    reference_id: uuid.UUID
+    determination: str = Field(
+        description="canonical, duplicate, unresolved, or pending (not decided yet)."
+    )
+    duplicate_of: uuid.UUID | None = Field(description="The canonical reference of a duplicate.")
+    score: float = Field(description="Score of the decisive pair, 0 to 1.")
+    evidence: dict[str, Any] = Field(description="Why: the rule, similarities, contradictions.")
+    decided_by: str = Field(description="automatic or person.")
+    record_id: uuid.UUID | None = Field(description="The import record that created it.")
+    updated_at: datetime.datetime | None
 
 
 class ErrorBody(BaseModel):

@@ -14,11 +14,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from import_pipeline.api.schemas import (
+    DeduplicationDecisionRead,
     ImportBatchRead,
     ImportBatchSummary,
     ImportRecordRead,
     ImportResultRead,
 )
+from import_pipeline.dedup.stored import ReferenceDecision
 from import_pipeline.domain.models import ImportBatch, ImportRecord, ImportResult
 from import_pipeline.domain.statuses import ImportResultStatus
 from import_pipeline.services.finalise import BatchSummary, RecordSummary
@@ -59,6 +61,7 @@ def record_read(
         batches=[batch_read(batch, counts.get(str(batch.id))) for batch in summary.batches],
         results=summary.counts,
         failure_samples=summary.failure_samples,
+        deduplication=summary.decisions,
     )
 
 
@@ -68,6 +71,7 @@ def _record_read(
     batches: list[ImportBatchRead] | None = None,
     results: dict[str, int] | None = None,
     failure_samples: list[str] | None = None,
+    deduplication: dict[str, int] | None = None,
 ) -> ImportRecordRead:
     return ImportRecordRead(
         id=record.id,
@@ -86,6 +90,7 @@ def _record_read(
         batches=batches,
         results=results,
         failure_samples=failure_samples,
+        deduplication=deduplication,
     )
 
 
@@ -113,8 +118,23 @@ def result_read(result: ImportResult) -> ImportResultRead:
         reference_id=result.reference_id,
         reference_created=result.reference_created,
         failure_details=result.failure_details,
+        duplicate_of=result.duplicate_of,
         created_at=result.created_at,
         updated_at=result.updated_at,
+    )
+
+
+def decision_read(decision: ReferenceDecision) -> DeduplicationDecisionRead:
+    """A `DeduplicationDecisionRead` of a stored decision."""
+    return DeduplicationDecisionRead(
+        reference_id=decision.reference_id,
+        determination=decision.determination,
+        duplicate_of=decision.duplicate_of,
+        score=decision.score,
+        evidence=decision.evidence,
+        decided_by=str(decision.decided_by),
+        record_id=decision.record_id,
+        updated_at=decision.updated_at,
     )
 
 

@@ -20,6 +20,7 @@ from import_pipeline.dedup.scoring import (
     contradictions,
     score_pair,
     title_similarity,
+    worth_scoring,
 )
 from import_pipeline.dedup.vocabulary import DuplicateDetermination
 
@@ -63,7 +64,16 @@ def decide(new: Evidence, candidates: Iterable[Candidate]) -> Decision:
     """
     if not has_searchable_evidence(new):
         return Decision(DuplicateDetermination.UNRESOLVED, evidence={"reason": "no evidence"})
-    scored = [(candidate, score_pair(new, candidate.evidence)) for candidate in candidates]
+    candidates = list(candidates)
+    worth = [worth_scoring(new, candidate.evidence) for candidate in candidates]
+    # A pair not worth scoring is canonical; it still counts as a dissenter of a group
+    # that another candidate matches, so the members of such groups are all scored.
+    matched = {c.canonical_id for c, keep in zip(candidates, worth, strict=True) if keep}
+    scored = [
+        (candidate, score_pair(new, candidate.evidence))
+        for candidate, keep in zip(candidates, worth, strict=True)
+        if keep or candidate.canonical_id in matched
+    ]
     duplicates = [p for p in scored if p[1].determination is DuplicateDetermination.DUPLICATE]
     if duplicates:
         best, pair = max(duplicates, key=lambda p: p[1].score)
@@ -86,7 +96,7 @@ def decide(new: Evidence, candidates: Iterable[Candidate]) -> Decision:
         return Decision(
             DuplicateDetermination.UNRESOLVED, None, pair.score, _pair_evidence(best, pair)
         )
-    evidence = {"candidates_scored": len(scored)}
+    evidence = {"candidates_scored": len(candidates)}
     return Decision(DuplicateDetermination.CANONICAL, None, 0.0, evidence)
 
 

@@ -226,3 +226,54 @@ def evidence_of_line(line: ParsedLine) -> Evidence:
         (e.content for e in line.enhancements if e.enhancement_type == "bibliographic"), {}
     )
     return evidence_from_content(content, doi)
+
+
+_TUPLE_FIELDS = ("title_numbers", "part_numbers", "authors")
+
+
+def evidence_to_json(evidence: Evidence) -> dict[str, Any]:
+    """`evidence` as a JSON object (what the store keeps, so it is normalised once)."""
+    return {name: getattr(evidence, name) for name in Evidence.__slots__}
+
+
+def evidence_from_json(data: Mapping[str, Any]) -> Evidence:
+    """The `Evidence` that `evidence_to_json` wrote."""
+    values = dict(data)
+    for name in _TUPLE_FIELDS:
+        values[name] = tuple(values[name])
+    return Evidence(**values)
+
+
+def _known_fields(evidence: Evidence) -> int:
+    """How many of the compared fields `evidence` knows (its richness)."""
+    values = (
+        evidence.title,
+        evidence.authors,
+        evidence.year,
+        evidence.venue,
+        evidence.volume,
+        evidence.issue,
+        evidence.first_page,
+        evidence.last_page,
+    )
+    return sum(1 for value in values if value)
+
+
+def reference_evidence(
+    contents: Iterable[tuple[str, Mapping[str, Any]]], dois: Iterable[str]
+) -> Evidence:
+    """The evidence of a stored reference: its richest bibliographic enhancement, its DOI.
+
+    `contents` are (content hash, content) of its bibliographic enhancements; the one
+    that knows most fields wins, ties by content hash, so the choice does not depend on
+    the order in which merges added them. The DOI is the smallest of `dois`.
+    """
+    doi = min(dois, default=None)
+    best: Evidence | None = None
+    best_rank: tuple[int, str] | None = None
+    for content_hash, content in contents:
+        evidence = evidence_from_content(content, doi)
+        rank = (-_known_fields(evidence), content_hash)
+        if best_rank is None or rank < best_rank:
+            best, best_rank = evidence, rank
+    return best if best is not None else evidence_from_content({}, doi)

@@ -148,6 +148,25 @@ def _title_contained(a: Evidence, b: Evidence) -> bool:
     return bool(a.title and b.title) and fuzz.token_set_ratio(a.title, b.title) >= 100 * TITLE_SAME
 
 
+def worth_scoring(new: Evidence, existing: Evidence) -> bool:
+    """False when `score_pair` can only answer `canonical` for the pair: a cheap pre-check.
+
+    Every rule but `canonical` needs the same DOI, a similar title (`TITLE_SIMILAR`, or
+    one contained in the other) or the same volume and first page; a pair with none of
+    these is told apart without computing the rest (a hot blocking key such as
+    "2020, Wang" brings many of them).
+    """
+    if new.doi is not None and new.doi == existing.doi:
+        return True
+    if _same_place(new, existing):
+        return True
+    if not (new.title and existing.title):
+        return False
+    if fuzz.ratio(new.title, existing.title, score_cutoff=100 * TITLE_SIMILAR):
+        return True
+    return _title_contained(new, existing)
+
+
 def score_pair(new: Evidence, existing: Evidence) -> PairDecision:
     """Decide `new` against `existing`: duplicate of it, not of it (canonical), or unresolved.
 

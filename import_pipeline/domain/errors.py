@@ -46,6 +46,14 @@ class UnknownBatchError(DomainError):
     """No batch with the given id belongs to the given import record."""
 
 
+class UnknownReferenceError(DomainError):
+    """No reference of the repository has the given id."""
+
+
+class InvalidDecisionError(DomainError):
+    """A deduplication decision that cannot hold (a reference a duplicate of itself)."""
+
+
 class SourceUnreadableError(DomainError):
     """A batch's source cannot be opened or read (missing file, corrupt gzip, bad URL)."""
 

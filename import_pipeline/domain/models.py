@@ -250,3 +250,8 @@ class ImportResult(BaseModel):
     )
     created_at: datetime.datetime = Field(default_factory=utc_now, description="Written at.")
     updated_at: datetime.datetime = Field(default_factory=utc_now, description="Last change at.")
+    duplicate_of: uuid.UUID | None = Field(
+        default=None,
+        description="The canonical reference when the line's reference was decided a "
+        "probable duplicate of it; not stored with the result, filled in when it is read.",
+    )

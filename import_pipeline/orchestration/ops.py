@@ -1,4 +1,4 @@
-"""The ops of the import job: plan the record's batches, process each, finalise the record.
+"""The ops of the import job: plan the record's batches, process each, deduplicate, finalise.
 
 Each op reads its config and resources, calls one service function, and reports.
 """
@@ -33,6 +33,7 @@ from import_pipeline.orchestration.resources import (
     DatabaseResource,
     StepSettingsResource,
 )
+from import_pipeline.services import deduplication
 from import_pipeline.services.batches import TransientBatchError, process_batch
 from import_pipeline.services.finalise import failed_lines, finalise_record
 from import_pipeline.services.planning import planned_batch, start_and_plan_batches
@@ -255,6 +256,72 @@ def process_import_batch(
             "identifier_race_retries": report.race_retries,
             "counts": MetadataValue.json(report.counts),
             **({"failure_details": report.failure_details} if report.failure_details else {}),
+        },
+    )
+
+
+def _retry_or_fail(context: OpExecutionContext, budget: RetryBudget, error: Exception) -> None:
+    """Raise `RetryRequested` for a transient fault within the budget, `Failure` otherwise."""
+    if not isinstance(error, TransientBatchError) and not is_transient_db_error(error):
+        raise Failure(
+            description=f"{type(error).__name__}: {error}; the record stays started",
+            allow_retries=False,
+        ) from error
+    if budget.exhausted(context.retry_number):
+        raise Failure(
+            description=f"{error}; gave up after {budget.retries} retries",
+            allow_retries=False,
+        ) from error
+    delay = budget.delay(context.retry_number)
+    context.log.warning(f"transient fault, retrying in {delay:.1f} s: {error}")
+    raise RetryRequested(max_retries=budget.retries, seconds_to_wait=delay) from error
+
+
+@op(tags={"kind": "deduplicate"})
+def deduplicate_record(
+    context: OpExecutionContext,
+    database: DatabaseResource,
+    step_settings: StepSettingsResource,
+    batch_reports: list[dict[str, Any]],
+) -> Output[list[dict[str, Any]]]:
+    """Decide the record's new references against the repository (probable duplicates).
+
+    After every batch, before the record is finalised, its own step so that it is
+    retried (transient faults, within the step settings' budget: the step is
+    idempotent), observed and timed on its own. Passes the batch reports on to
+    finalise; its metadata counts the record's decisions and the references per second.
+    """
+    settings = step_settings.resolve()
+    budget = RetryBudget(settings.retries, settings.retry_delay_seconds)
+    record_id = _record_id(context)
+    lease = LeaseKeeper(
+        database.units, record_id, context.run_id, lease_seconds=settings.writer_lease_seconds
+    )
+    try:
+        report = deduplication.deduplicate_record(
+            database.units, record_id, on_progress=lambda _decided: lease.renew()
+        )
+    except DomainError as error:
+        raise Failure(description=str(error), allow_retries=False) from None
+    except Exception as error:
+        _retry_or_fail(context, budget, error)
+        raise
+    counts = report.counts
+    context.log.info(
+        f"import record {record_id}: {report.references} new reference(s) decided "
+        f"({counts.get('canonical', 0)} canonical, {counts.get('duplicate', 0)} duplicate, "
+        f"{counts.get('unresolved', 0)} unresolved), {report.changed} decision(s) written"
+    )
+    return Output(
+        batch_reports,
+        metadata={
+            "record_id": str(record_id),
+            "references": report.references,
+            **{f"decisions_{name}": count for name, count in sorted(counts.items())},
+            "decisions_written": report.changed,
+            "decisions_kept": report.kept,
+            "references_per_second": round(report.references_per_second, 1),
+            "seconds": round(report.seconds, 3),
         },
     )
 

@@ -52,7 +52,10 @@ def record_metadata(
     batch_seconds: float,
     run_seconds: float,
 ) -> dict[str, Any]:
-    """The record's metadata: counts by status, references, shares, rates and failures."""
+    """The record's metadata: counts by status, references, shares, rates and failures.
+
+    `dedup_<determination>` counts the record's new references by deduplication decision.
+    """
     record, counts = summary.record, summary.counts
     statuses = {key: value for key, value in counts.items() if not key.startswith("references_")}
     lines = sum(statuses.values())
@@ -69,6 +72,7 @@ def record_metadata(
         "failed_share": round(failed / lines, 6) if lines else 0.0,
         "references_created": counts["references_created"],
         "references_matched": counts["references_matched"],
+        **{f"dedup_{name}": count for name, count in (summary.decisions or {}).items()},
         "lines_this_run": lines_this_run,
         "lines_per_second": round(lines_this_run / max(run_seconds, 1e-6), 1),
         "batch_lines_per_second": round(lines_this_run / batch_seconds, 1)

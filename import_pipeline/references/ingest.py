@@ -7,6 +7,15 @@ and enhancements. Exact duplicates are merged by canonical identifier (spec
 section 3); a line whose identifiers belong to two or more references writes nothing
 and fails with the ids involved.
 
+Shared identifiers with conflicting evidence (spec section 3): a line that would merge
+into one existing reference through an identifier, while its DOI and title contradict
+that reference's (`dedup.decisions.contradicts_shared_identifier`), is not merged. It
+becomes a reference of its own without the contested identifiers (which stay where
+they were), `partially_failed` with details naming them and the other reference; its
+outcome carries `contested`, from which the caller records the decision `unresolved`.
+Only lines with a DOI that no reference holds yet can be contested, so the evidence of
+the references they match is read once per chunk, and only when there are such lines.
+
 Concurrency: the look-up runs before the inserts, so a concurrent transaction may
 insert one of our "new" identifiers in between. The identifier insert skips
 conflicting keys and reports which it inserted; any shortfall raises
@@ -20,9 +29,11 @@ from collections.abc import Sequence
 
 import orjson
 
+from import_pipeline.dedup.decisions import contradicts_shared_identifier
+from import_pipeline.dedup.normalise import Evidence, evidence_of_line
 from import_pipeline.domain.enhancements import Enhancement
 from import_pipeline.domain.models import utc_now, uuid7
-from import_pipeline.domain.outcomes import LineOutcome
+from import_pipeline.domain.outcomes import ContestedIdentifier, LineOutcome
 from import_pipeline.domain.parsing import ParsedLine
 from import_pipeline.domain.statuses import ImportResultStatus
 from import_pipeline.references.writers import EnhancementRow, IdentifierRow, ReferenceWriter
@@ -57,6 +68,96 @@ def _conflict_details(line: ParsedLine, owners: dict[str, uuid.UUID]) -> str:
     )
 
 
+def _doi_key(line: ParsedLine) -> str | None:
+    return next((i.key for i in line.identifiers if i.identifier_type == "doi"), None)
+
+
+def _contest_target(line: ParsedLine, owners: dict[str, uuid.UUID]) -> uuid.UUID | None:
+    """The one reference the line would merge into through identifiers other than its DOI.
+
+    Only such a reference can be contested: the line has a DOI, and that DOI is not the
+    reference's (it belongs to nobody yet, or to another reference: the line's own one,
+    on a re-import of a line kept apart before).
+    """
+    doi_key = _doi_key(line)
+    if doi_key is None:
+        return None
+    doi_owner = owners.get(doi_key)
+    others = {
+        owners[i.key] for i in line.identifiers if i.key in owners and owners[i.key] != doi_owner
+    }
+    return others.pop() if len(others) == 1 else None
+
+
+def _contested_details(line: ParsedLine, contested: ContestedIdentifier) -> str:
+    reason = (
+        f"imported as a reference of its own without the contested identifier(s) "
+        f"{', '.join(contested.identifier_keys)} (they stay with reference "
+        f"{contested.held_by}, whose DOI and title contradict this line's)"
+    )
+    if line.dropped:
+        return f"{line.details}; {reason}"
+    return f"Entry {line.line_number}: {reason}"
+
+
+def _outcome(
+    line: ParsedLine,
+    reference_id: uuid.UUID,
+    created: bool,
+    contested: ContestedIdentifier | None,
+) -> LineOutcome:
+    """A written line's outcome: `partially_failed` when an identifier was contested."""
+    if contested is None:
+        return LineOutcome(line.line_number, line.status, reference_id, created, line.details)
+    return LineOutcome(
+        line.line_number,
+        ImportResultStatus.PARTIALLY_FAILED,
+        reference_id,
+        created,
+        _contested_details(line, contested),
+        contested,
+    )
+
+
+class _ContestGuard:
+    """Decides whether a line's merge into one reference is contested (spec section 3).
+
+    The evidence of stored references is read once, before the chunk's lines are
+    matched; that of references created earlier in the chunk is the evidence of the
+    line that created them, computed only when a later line needs it.
+    """
+
+    def __init__(
+        self, writer: ReferenceWriter, lines: Sequence[ParsedLine], owners: dict[str, uuid.UUID]
+    ) -> None:
+        suspects = {_contest_target(line, owners) for line in lines}
+        stored = sorted((ref for ref in suspects if ref is not None), key=str)
+        self._stored = writer.evidence_of(stored) if stored else {}
+        self._created_by: dict[uuid.UUID, ParsedLine] = {}
+        self._evidence: dict[uuid.UUID, Evidence] = {}
+
+    def created(self, reference_id: uuid.UUID, line: ParsedLine) -> None:
+        """Remember the line that created `reference_id` in this chunk."""
+        self._created_by[reference_id] = line
+
+    def contested(
+        self, line: ParsedLine, owners: dict[str, uuid.UUID]
+    ) -> ContestedIdentifier | None:
+        """The identifiers of `line` that are contested (`_contest_target`), if any."""
+        reference_id = _contest_target(line, owners)
+        if reference_id is None:
+            return None
+        existing = self._stored.get(reference_id)
+        if existing is None and reference_id in self._created_by:
+            if reference_id not in self._evidence:
+                self._evidence[reference_id] = evidence_of_line(self._created_by[reference_id])
+            existing = self._evidence[reference_id]
+        if existing is None or not contradicts_shared_identifier(evidence_of_line(line), existing):
+            return None
+        shared = (i.key for i in line.identifiers if owners.get(i.key) == reference_id)
+        return ContestedIdentifier(tuple(sorted(shared)), reference_id)
+
+
 def ingest_chunk(writer: ReferenceWriter, lines: Sequence[ParsedLine]) -> list[LineOutcome]:
     """Create or merge the references of `lines` (all parsed, none failed) through `writer`.
 
@@ -67,6 +168,7 @@ def ingest_chunk(writer: ReferenceWriter, lines: Sequence[ParsedLine]) -> list[L
     """
     owners = writer.lookup_owners(sorted({i.key for line in lines for i in line.identifiers}))
     matched_references = set(owners.values())
+    guard = _ContestGuard(writer, lines, owners)
     now = utc_now()
     outcomes: list[LineOutcome] = []
     new_references: list[tuple[uuid.UUID, str, object]] = []
@@ -74,6 +176,9 @@ def ingest_chunk(writer: ReferenceWriter, lines: Sequence[ParsedLine]) -> list[L
     enhancements: dict[tuple[uuid.UUID, str], EnhancementRow] = {}
     for line in lines:
         matched = {owners[i.key] for i in line.identifiers if i.key in owners}
+        contested = guard.contested(line, owners)
+        if contested is not None:
+            matched.discard(contested.held_by)
         if len(matched) > 1:
             outcomes.append(
                 LineOutcome(
@@ -87,6 +192,7 @@ def ingest_chunk(writer: ReferenceWriter, lines: Sequence[ParsedLine]) -> list[L
         reference_id = uuid7() if created else matched.pop()
         if created:
             new_references.append((reference_id, line.visibility, now))
+            guard.created(reference_id, line)
         for identifier in line.identifiers:
             if identifier.key not in owners:
                 owners[identifier.key] = reference_id
@@ -109,9 +215,7 @@ def ingest_chunk(writer: ReferenceWriter, lines: Sequence[ParsedLine]) -> list[L
                     content_json,
                     content_hash,
                 )
-        outcomes.append(
-            LineOutcome(line.line_number, line.status, reference_id, created, line.details)
-        )
+        outcomes.append(_outcome(line, reference_id, created, contested))
 
     writer.insert_references(new_references)
     identifier_rows = [new_identifiers[key] for key in sorted(new_identifiers)]

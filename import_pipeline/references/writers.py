@@ -17,6 +17,8 @@ import psycopg
 import sqlalchemy as sa
 from psycopg.types.json import Jsonb
 
+from import_pipeline.dedup.normalise import Evidence
+from import_pipeline.references.queries import evidence_of_references
 from import_pipeline.store.bulk import insert_ignoring_conflicts, psycopg_connection
 from import_pipeline.store.tables import enhancement, external_identifier, reference
 
@@ -59,6 +61,9 @@ class ReferenceWriter(Protocol):
         self, reference_ids: Sequence[uuid.UUID]
     ) -> set[tuple[uuid.UUID, str]]:
         """(reference id, content hash) of the enhancements these references have."""
+
+    def evidence_of(self, reference_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Evidence]:
+        """The bibliographic evidence of these references (`dedup.normalise.Evidence`)."""
 
     def insert_references(self, rows: Sequence[tuple[uuid.UUID, str, Any]]) -> None:
         """Insert new references: (id, visibility, created_at)."""
@@ -104,6 +109,10 @@ class PortableWriter:
             found.update(rows.tuples().all())
         return found
 
+    def evidence_of(self, reference_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Evidence]:
+        """The bibliographic evidence of these references."""
+        return evidence_of_references(self.connection, reference_ids)
+
     def insert_references(self, rows: Sequence[tuple[uuid.UUID, str, Any]]) -> None:
         """Insert new references."""
         if rows:
@@ -145,6 +154,7 @@ class PostgresWriter:
 
     def __init__(self, connection: sa.Connection) -> None:
         """Write through the psycopg connection under `connection` (same transaction)."""
+        self.connection = connection
         self.raw = psycopg_connection(connection)
 
     def lookup_owners(self, keys: Sequence[str]) -> dict[str, uuid.UUID]:
@@ -171,6 +181,10 @@ class PostgresWriter:
                 binary=True,
             )
             return set(cursor.fetchall())
+
+    def evidence_of(self, reference_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Evidence]:
+        """The bibliographic evidence of these references (two index look-ups)."""
+        return evidence_of_references(self.connection, reference_ids)
 
     def insert_references(self, rows: Sequence[tuple[uuid.UUID, str, Any]]) -> None:
         """COPY new references in."""

@@ -30,6 +30,7 @@ from import_pipeline.domain.outcomes import LineOutcome
 from import_pipeline.domain.parsing import ParsedLine
 from import_pipeline.domain.statuses import ImportBatchStatus, ImportResultStatus
 from import_pipeline.references.ingest import IdentifierRaceError
+from import_pipeline.services.deduplication import contested_decisions
 from import_pipeline.services.unit_of_work import UnitOfWorkFactory
 from import_pipeline.store.errors import (
     describe_db_error,
@@ -76,11 +77,14 @@ def _outcome_rows(outcomes: Sequence[LineOutcome]) -> list[dict[str, object]]:
     ]
 
 
-def _write_chunk(units: UnitOfWorkFactory, batch_id: uuid.UUID, chunk: Sequence[ParsedLine]) -> int:
+def _write_chunk(units: UnitOfWorkFactory, batch: ImportBatch, chunk: Sequence[ParsedLine]) -> int:
     """Ingest a chunk and store its results in one unit of work; retry lost races.
 
-    Returns how many identifier races were lost (and retried) on the way.
+    A line kept apart from a contested identifier's holder gets its `unresolved`
+    deduplication decision in the same unit. Returns how many identifier races were
+    lost (and retried) on the way.
     """
+    batch_id = batch.id
     valid = [line for line in chunk if line.failure is None]
     invalid = [
         LineOutcome(line.line_number, ImportResultStatus.FAILED, failure_details=line.failure)
@@ -92,6 +96,9 @@ def _write_chunk(units: UnitOfWorkFactory, batch_id: uuid.UUID, chunk: Sequence[
             with units() as uow:
                 outcomes = uow.references.ingest(valid) if valid else []
                 uow.imports.write_results(batch_id, _outcome_rows([*outcomes, *invalid]))
+                contested = contested_decisions(outcomes, batch.import_record_id)
+                if contested:
+                    uow.dedup.save_decisions(contested)
                 uow.commit()
             return attempt - 1
         except IdentifierRaceError:
@@ -101,13 +108,13 @@ def _write_chunk(units: UnitOfWorkFactory, batch_id: uuid.UUID, chunk: Sequence[
         except Exception as error:
             if not is_data_rejection(error):
                 raise
-            return attempt - 1 + _write_around_refused_lines(units, batch_id, chunk, error)
+            return attempt - 1 + _write_around_refused_lines(units, batch, chunk, error)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _write_around_refused_lines(
     units: UnitOfWorkFactory,
-    batch_id: uuid.UUID,
+    batch: ImportBatch,
     chunk: Sequence[ParsedLine],
     error: Exception,
 ) -> int:
@@ -120,11 +127,11 @@ def _write_around_refused_lines(
     Returns the identifier races lost on the way.
     """
     if len(chunk) == 1:
-        _mark_lines(units, batch_id, chunk, ImportResultStatus.FAILED, describe_db_error(error))
+        _mark_lines(units, batch.id, chunk, ImportResultStatus.FAILED, describe_db_error(error))
         return 0
     middle = len(chunk) // 2
     halves = (chunk[:middle], chunk[middle:])
-    return sum(_write_chunk(units, batch_id, half) for half in halves)
+    return sum(_write_chunk(units, batch, half) for half in halves)
 
 
 def _mark_lines(
@@ -228,7 +235,7 @@ class ChunkPipeline:
                     for shard, chunk in _sharded_chunks(lines, chunk_size, self.writers):
                         if shard in in_flight:
                             self._settle(*in_flight.pop(shard))
-                        written = pool.submit(_write_chunk, self.units, self.batch.id, chunk)
+                        written = pool.submit(_write_chunk, self.units, self.batch, chunk)
                         in_flight[shard] = (written, chunk)
                 finally:
                     for shard in sorted(in_flight):

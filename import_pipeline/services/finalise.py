@@ -18,7 +18,7 @@ from import_pipeline.domain.statuses import (
     ImportRecordStatus,
 )
 from import_pipeline.services.source_guard import lines_phrase
-from import_pipeline.services.unit_of_work import ImportStore, UnitOfWorkFactory
+from import_pipeline.services.unit_of_work import DedupStore, ImportStore, UnitOfWorkFactory
 from import_pipeline.store.imports import unfinished
 
 
@@ -28,16 +28,23 @@ class UnfinishedBatchesError(DomainError):
 
 @dataclass(frozen=True)
 class RecordSummary:
-    """A record with its batches, result counts and a few failure samples."""
+    """A record with its batches, result and decision counts and a few failure samples."""
 
     record: ImportRecord
     batches: list[ImportBatch]
     counts: dict[str, int]
     failure_samples: list[str]
+    decisions: dict[str, int] | None = None
+    """Its new references' deduplication decisions by determination (when read)."""
 
 
-def summarise(imports: ImportStore, record_id: uuid.UUID) -> RecordSummary:
-    """The record's summary; raises `UnknownRecordError` for an unknown id."""
+def summarise(
+    imports: ImportStore, record_id: uuid.UUID, dedup: DedupStore | None = None
+) -> RecordSummary:
+    """The record's summary; raises `UnknownRecordError` for an unknown id.
+
+    With `dedup`, it counts the decisions of the record's new references too.
+    """
     record = imports.get_record(record_id)
     if record is None:
         raise UnknownRecordError(f"no import record with id {record_id}")
@@ -46,6 +53,7 @@ def summarise(imports: ImportStore, record_id: uuid.UUID) -> RecordSummary:
         batches=imports.list_batches(record_id),
         counts=imports.count_results(record_id=record_id),
         failure_samples=imports.failure_samples(record_id),
+        decisions=dedup.decision_counts(record_id) if dedup is not None else None,
     )
 
 
@@ -136,7 +144,7 @@ def finalise_record(
         }:
             failures = _source_failures(imports, batches)
             imports.save_record(_finished(record, batches, failures))
-        summary = summarise(imports, record_id)
+        summary = summarise(imports, record_id, uow.dedup)
         uow.commit()
         return summary
 

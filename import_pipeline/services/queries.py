@@ -32,7 +32,7 @@ def record_summary(units: UnitOfWorkFactory, record_id: uuid.UUID) -> RecordSumm
     """The record's summary; raises `UnknownRecordError` for an unknown id."""
     with units() as uow:
         imports = uow.imports
-        return summarise(imports, record_id)
+        return summarise(imports, record_id, uow.dedup)
 
 
 def record_report(units: UnitOfWorkFactory, record_id: uuid.UUID) -> RecordReport:
@@ -42,7 +42,7 @@ def record_report(units: UnitOfWorkFactory, record_id: uuid.UUID) -> RecordRepor
     """
     with units() as uow:
         imports = uow.imports
-        summary = summarise(imports, record_id)
+        summary = summarise(imports, record_id, uow.dedup)
         return RecordReport(summary, batch_counts(imports, summary))
 
 

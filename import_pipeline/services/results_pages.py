@@ -17,7 +17,7 @@ from import_pipeline.domain.models import ImportResult
 from import_pipeline.domain.statuses import ImportResultStatus
 from import_pipeline.services.finalise import batch_of_record
 from import_pipeline.services.input_rules import INTEGER_COLUMN_MAX
-from import_pipeline.services.unit_of_work import ImportStore, UnitOfWorkFactory
+from import_pipeline.services.unit_of_work import DedupStore, ImportStore, UnitOfWorkFactory
 
 
 class InvalidCursorError(DomainError):
@@ -99,6 +99,17 @@ def results_page(
     return page
 
 
+def with_duplicate_of(dedup: DedupStore, results: list[ImportResult]) -> list[ImportResult]:
+    """`results` with `duplicate_of` filled in from their references' decisions."""
+    decisions = dedup.decisions_of([r.reference_id for r in results if r.reference_id])
+    return [
+        result.model_copy(update={"duplicate_of": decisions[result.reference_id].duplicate_of})
+        if result.reference_id in decisions
+        else result
+        for result in results
+    ]
+
+
 def read_results(
     units: UnitOfWorkFactory,
     record_id: uuid.UUID,
@@ -110,10 +121,11 @@ def read_results(
 ) -> list[ImportResult]:
     """Up to `limit` of the record's results, after `cursor` or the first `offset`.
 
-    A cursor page is `results_page` after `ResultCursor.parse(cursor)`; an offset page
-    skips that many results in source order (dearer deep into a large record). The
-    cursor is checked before the store is read: `InvalidCursorError` when both are given
-    or the cursor is malformed; otherwise raises as `results_page` does.
+    Each result carries `duplicate_of` (`with_duplicate_of`). A cursor page is
+    `results_page` after `ResultCursor.parse(cursor)`; an offset page skips that many
+    results in source order (dearer deep into a large record). The cursor is checked
+    before the store is read: `InvalidCursorError` when both are given or the cursor is
+    malformed; otherwise raises as `results_page` does.
     """
     if cursor is not None and offset:
         raise InvalidCursorError("give either a cursor or an offset, not both")
@@ -121,10 +133,12 @@ def read_results(
     with units() as uow:
         imports = uow.imports
         if not offset:
-            return results_page(imports, record_id, limit=limit, after=after, status=status)
+            page = results_page(imports, record_id, limit=limit, after=after, status=status)
+            return with_duplicate_of(uow.dedup, page)
         if imports.get_record(record_id) is None:
             raise UnknownRecordError(f"no import record with id {record_id}")
-        return imports.list_results(record_id=record_id, status=status, limit=limit, offset=offset)
+        page = imports.list_results(record_id=record_id, status=status, limit=limit, offset=offset)
+        return with_duplicate_of(uow.dedup, page)
 
 
 def all_results(
@@ -143,6 +157,7 @@ def all_results(
     while True:
         with units() as uow:
             page = results_page(uow.imports, record_id, limit=page_size, after=after, status=status)
+            page = with_duplicate_of(uow.dedup, page)
         yield from page
         if len(page) < page_size:
             return

@@ -3,7 +3,8 @@
 A service asks a `UnitOfWorkFactory` for a unit of work and, while it is active,
 reaches the import records, batches and results through its `imports` store, the
 references domain through its `references` store (create and merge references), and
-the record-wide check queries through `checks`; it calls `commit()` to keep what it
+the record-wide check queries through `checks`, and the probable-duplicate tables
+(blocking keys and decisions) through `dedup`; it calls `commit()` to keep what it
 wrote: leaving the block without committing (or with an error) rolls everything back.
 One unit is one transaction, so a chunk's references and its lines' results commit
 together. The SQL implementation is `store.unit_of_work`; the tests have an in-memory
@@ -16,6 +17,8 @@ from collections.abc import Callable, Iterable, Sequence
 from types import TracebackType
 from typing import Any, Protocol, Self
 
+from import_pipeline.dedup.normalise import Evidence
+from import_pipeline.dedup.stored import ReferenceDecision
 from import_pipeline.domain.findings import (
     BatchResults,
     Found,
@@ -113,6 +116,12 @@ class ImportStore(Protocol):
         """The distinct result statuses of a batch."""
         ...
 
+    def created_references(
+        self, batch_id: uuid.UUID, after_line: int, limit: int
+    ) -> list[tuple[int, uuid.UUID]]:
+        """(line, reference id) of up to `limit` lines after `after_line` that created one."""
+        ...
+
     def count_results(
         self, *, record_id: uuid.UUID | None = None, batch_id: uuid.UUID | None = None
     ) -> dict[str, int]:
@@ -197,6 +206,60 @@ class CheckStore(Protocol):
         ...
 
 
+class DedupStore(Protocol):
+    """The probable-duplicate tables: blocking keys and decisions (`store.dedup`)."""
+
+    def evidence_of(self, reference_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Evidence]:
+        """The evidence of each reference with any: as indexed, else from its enhancements."""
+        ...
+
+    def index_evidence(self, reference_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Evidence]:
+        """Normalise the references' evidence from their enhancements, keep it, return it.
+
+        Evidence kept already is left as it was (a reference is indexed once).
+        """
+        ...
+
+    def known_references(self, reference_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+        """Those of `reference_ids` that are references of the repository."""
+        ...
+
+    def add_blocking_keys(self, rows: Sequence[tuple[str, uuid.UUID]]) -> None:
+        """Store (key, reference id) pairs; pairs stored already are left as they are."""
+        ...
+
+    def references_under(self, keys: Sequence[str], per_key: int) -> dict[str, list[uuid.UUID]]:
+        """The references stored under each key, at most `per_key` (the oldest ids) each."""
+        ...
+
+    def mark_pending(self, reference_ids: Sequence[uuid.UUID], record_id: uuid.UUID) -> None:
+        """Give undecided references of `record_id` a `pending` decision.
+
+        A reference decided already keeps its decision (and gets `record_id` if it had none).
+        """
+        ...
+
+    def record_references(
+        self, record_id: uuid.UUID, *, after: uuid.UUID | None, limit: int
+    ) -> list[uuid.UUID]:
+        """Up to `limit` references of the record's decisions after `after`, in id order."""
+        ...
+
+    def decisions_of(
+        self, reference_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, ReferenceDecision]:
+        """The stored decision of each of `reference_ids` that has one."""
+        ...
+
+    def save_decisions(self, decisions: Sequence[ReferenceDecision]) -> int:
+        """Insert or replace decisions, never a person's by an automatic one; count written."""
+        ...
+
+    def decision_counts(self, record_id: uuid.UUID) -> dict[str, int]:
+        """The record's decisions counted by determination (pending included, zeros too)."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction: the stores while it is active; commits only when asked."""
 
@@ -213,6 +276,11 @@ class UnitOfWork(Protocol):
     @property
     def checks(self) -> CheckStore:
         """The check queries, while the unit of work is active."""
+        ...
+
+    @property
+    def dedup(self) -> DedupStore:
+        """The probable-duplicate tables, while the unit of work is active."""
         ...
 
     def __enter__(self) -> Self:

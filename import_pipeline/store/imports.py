@@ -326,6 +326,25 @@ class ImportRepository:
         )
         return list(rows.scalars())
 
+    def created_references(
+        self, batch_id: uuid.UUID, after_line: int, limit: int
+    ) -> list[tuple[int, uuid.UUID]]:
+        """(line, reference id) of up to `limit` lines after `after_line` that created one.
+
+        One range scan of the (batch, line) index, as `results_after_line`.
+        """
+        rows = self.connection.execute(
+            sa.select(import_result.c.line_number, import_result.c.reference_id)
+            .where(
+                import_result.c.import_batch_id == batch_id,
+                import_result.c.line_number > after_line,
+                import_result.c.reference_created.is_(True),
+            )
+            .order_by(import_result.c.line_number)
+            .limit(limit)
+        )
+        return [(int(line), reference_id) for line, reference_id in rows]
+
     def count_results(
         self, *, record_id: uuid.UUID | None = None, batch_id: uuid.UUID | None = None
     ) -> dict[str, int]:

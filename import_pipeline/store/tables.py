@@ -173,3 +173,56 @@ enhancement = sa.Table(
     sa.Column("content_hash", sa.String(64), nullable=False),
     sa.UniqueConstraint("reference_id", "content_hash", name="uq_enhancement_reference_content"),
 )
+
+# Probable duplicates (`import_pipeline.dedup`): the blocking keys a new reference is
+# found under, and one deduplication decision per reference (the SDK's vocabulary).
+dedup_blocking_key = sa.Table(
+    "dedup_blocking_key",
+    metadata,
+    # `dedup.blocking.index_keys`: "doi:...", "title:...", "year-author:...", ...; the
+    # primary key (key first) is the index candidate searches read.
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column(
+        "reference_id",
+        sa.Uuid,
+        sa.ForeignKey("reference.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+)
+
+# Each indexed reference's evidence (`dedup.normalise.evidence_to_json`), normalised
+# once when the step indexes it, so that candidates are read without normalising again.
+dedup_evidence = sa.Table(
+    "dedup_evidence",
+    metadata,
+    sa.Column(
+        "reference_id",
+        sa.Uuid,
+        sa.ForeignKey("reference.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("evidence", JSON_DOCUMENT, nullable=False),
+)
+
+dedup_decision = sa.Table(
+    "dedup_decision",
+    metadata,
+    sa.Column(
+        "reference_id",
+        sa.Uuid,
+        sa.ForeignKey("reference.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    # pending, canonical, duplicate or unresolved (`dedup.vocabulary`)
+    sa.Column("determination", sa.String(16), nullable=False),
+    sa.Column("canonical_reference_id", sa.Uuid),
+    sa.Column("score", sa.Float, nullable=False),
+    sa.Column("evidence", JSON_DOCUMENT, nullable=False),
+    sa.Column("decided_by", sa.String(16), nullable=False),  # automatic or person
+    # The import record that created the reference (no foreign key: the domains meet
+    # through ids, as `import_result.reference_id` does).
+    sa.Column("record_id", sa.Uuid),
+    sa.Column("created_at", _TIMESTAMP, nullable=False),
+    sa.Column("updated_at", _TIMESTAMP, nullable=False),
+    sa.Index("ix_dedup_decision_record_reference", "record_id", "reference_id"),
+)

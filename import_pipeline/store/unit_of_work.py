@@ -6,6 +6,7 @@ from typing import Any, Self
 import sqlalchemy as sa
 
 from import_pipeline.references.store import SqlReferenceStore
+from import_pipeline.store.dedup import SqlDedupStore
 from import_pipeline.store.engine import create_db_engine
 from import_pipeline.store.imports import ImportRepository
 from import_pipeline.store.result_checks import ResultCheckQueries
@@ -40,6 +41,11 @@ class SqlUnitOfWork:
     def checks(self) -> ResultCheckQueries:
         """The check queries on this unit's connection, while it is active."""
         return ResultCheckQueries(self._active())
+
+    @property
+    def dedup(self) -> SqlDedupStore:
+        """The probable-duplicate tables on this unit's connection, while it is active."""
+        return SqlDedupStore(self._active())
 
     def _active(self) -> sa.Connection:
         if self._connection is None:

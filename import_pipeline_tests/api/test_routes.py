@@ -435,6 +435,7 @@ def test_the_openapi_document_lists_every_route(client):
         "/imports/{record_id}/batches/{batch_id}/summary": ["get"],
         "/imports/{record_id}/results": ["get"],
         "/imports/{record_id}/finalise": ["post"],
+        "/imports/references/{reference_id}/decision": ["get", "put"],
     }
 
 

@@ -26,6 +26,7 @@ from import_pipeline.services.registration import (
     register_import,
 )
 from import_pipeline.services.results_pages import InvalidCursorError, read_results
+from import_pipeline.store.dedup import SqlDedupStore
 from import_pipeline.store.unit_of_work import sql_units
 from import_pipeline_tests.store_access import repository
 
@@ -49,7 +50,7 @@ def imported(engine):
 def test_a_report_is_the_summary_with_its_batch_counts(engine, imported):
     report = record_report(sql_units(engine), imported.id)
     with repository(engine) as imports:
-        summary = summarise(imports, imported.id)
+        summary = summarise(imports, imported.id, SqlDedupStore(imports.connection))
         assert report.batch_counts == batch_counts(imports, summary)
     assert report.summary == summary == record_summary(sql_units(engine), imported.id)
     assert len(report.batch_counts) == 3

@@ -105,3 +105,15 @@ def test_exact_identifier_merge_and_a_contested_pubmed_id():
         "failed line": 1,
     }
     assert assignment.references == 2
+
+
+def test_the_smoke_set_through_the_real_step_on_sqlite_meets_the_targets():
+    """The same set imported into a fresh SQLite database and decided by the real step."""
+    from benchmarks.dedup_quality import assign_through_database  # noqa: PLC0415
+
+    truth_set = load_truth_set(SMOKE_SET)
+    assignment = assign_through_database(truth_set, "sqlite")
+    counts = count_pairs(truth_set.cluster_of, assignment.group_of)
+    assert len(assignment.group_of) == 1292
+    assert counts.precision is not None and counts.precision >= 0.995
+    assert counts.recall is not None and counts.recall >= 0.95

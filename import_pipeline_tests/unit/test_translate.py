@@ -87,6 +87,7 @@ RECORD_KEYS = [
     "batches",
     "results",
     "failure_samples",
+    "deduplication",
 ]
 API_BATCH_KEYS = [
     "id",

@@ -1,0 +1,262 @@
+"""The deduplication step: a record's new references decided against the whole repository.
+
+Two passes over the references the record created (`import_result.reference_created`),
+each in chunks of one unit of work:
+
+1. *Index*: in source order, each new reference's evidence is normalised from its
+   enhancements and kept, its blocking keys (`dedup.blocking.index_keys`) are stored,
+   and it gets a `pending` decision naming the record, unless it has a decision already.
+2. *Decide*: in reference-id order (ids are time-ordered, so this is the order the
+   references were created in), each reference is decided by `dedup.decide` against the
+   references stored under its probe keys that are older than it, each taken with the
+   canonical reference of its group. A decision depends only on older references and
+   their decisions, which are made first, so re-running the step decides the same and
+   writes nothing (a decision is saved only when it changes). A person's decision and
+   the import's contested-identifier decision are kept as they are.
+
+A person's decision is recorded by `record_person_decision` (the CLI's `decide`, the
+API's decision route); it is never replaced by an automatic one (the store's upsert
+refuses it too).
+"""
+
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from import_pipeline.dedup.blocking import index_keys, probe_keys
+from import_pipeline.dedup.decisions import Candidate, decide
+from import_pipeline.dedup.normalise import evidence_from_content
+from import_pipeline.dedup.stored import ReferenceDecision
+from import_pipeline.dedup.vocabulary import (
+    CONTESTED_IDENTIFIER,
+    DecidedBy,
+    DuplicateDetermination,
+)
+from import_pipeline.domain.errors import (
+    InvalidDecisionError,
+    UnknownRecordError,
+    UnknownReferenceError,
+)
+from import_pipeline.domain.outcomes import LineOutcome
+from import_pipeline.services.unit_of_work import DedupStore, UnitOfWorkFactory
+
+CHUNK_SIZE = 2_000
+"""References per unit of work of each pass."""
+CANDIDATES_PER_KEY = 50
+"""Most references taken from one blocking key (the oldest): a hot key ("2020, Wang")
+stays bounded, and a group's canonical reference is its oldest member."""
+_NO_EVIDENCE = evidence_from_content({})
+
+
+@dataclass
+class DeduplicationReport:
+    """What one run of the step did over a record."""
+
+    record_id: uuid.UUID
+    references: int = 0
+    """New references of the record seen by the decide pass."""
+    changed: int = 0
+    """Decisions written (new or different); 0 on a re-run."""
+    kept: int = 0
+    """Decisions left as they were: a person's, or a contested identifier's."""
+    seconds: float = 0.0
+    counts: dict[str, int] = field(default_factory=dict)
+    """The record's decisions by determination after the step (pending included)."""
+
+    @property
+    def references_per_second(self) -> float:
+        """The decide pass's and index pass's throughput over the record's new references."""
+        return self.references / self.seconds if self.seconds else 0.0
+
+
+def contested_decisions(
+    outcomes: Sequence[LineOutcome], record_id: uuid.UUID
+) -> list[ReferenceDecision]:
+    """The `unresolved` decisions of references created apart from a contested identifier.
+
+    A line merged into its own earlier reference (a re-import) decides nothing anew.
+    """
+    return [
+        ReferenceDecision(
+            reference_id=outcome.reference_id,
+            determination=DuplicateDetermination.UNRESOLVED,
+            evidence={
+                "rule": CONTESTED_IDENTIFIER,
+                "identifiers": list(outcome.contested.identifier_keys),
+                "held_by": str(outcome.contested.held_by),
+            },
+            record_id=record_id,
+        )
+        for outcome in outcomes
+        if outcome.contested is not None
+        and outcome.reference_id is not None
+        and outcome.reference_created
+    ]
+
+
+def deduplicate_record(
+    units: UnitOfWorkFactory,
+    record_id: uuid.UUID,
+    *,
+    chunk_size: int = CHUNK_SIZE,
+    per_key: int = CANDIDATES_PER_KEY,
+    on_progress: Callable[[int], None] | None = None,
+) -> DeduplicationReport:
+    """Decide the record's new references against the repository (see the module).
+
+    Idempotent; raises `UnknownRecordError` for an unknown record. `on_progress` is
+    called with the references decided so far after each chunk.
+    """
+    started = time.perf_counter()
+    with units() as uow:
+        if uow.imports.get_record(record_id) is None:
+            raise UnknownRecordError(f"no import record with id {record_id}")
+        batch_ids = [batch.id for batch in uow.imports.list_batches(record_id)]
+    for batch_id in batch_ids:
+        _index_batch(units, record_id, batch_id, chunk_size)
+    report = DeduplicationReport(record_id)
+    after: uuid.UUID | None = None
+    while True:
+        with units() as uow:
+            chunk = uow.dedup.record_references(record_id, after=after, limit=chunk_size)
+            if not chunk:
+                report.counts = uow.dedup.decision_counts(record_id)
+                break
+            changed, kept = _decide_chunk(uow.dedup, chunk, per_key)
+            uow.commit()
+        report.references += len(chunk)
+        report.changed += changed
+        report.kept += kept
+        after = chunk[-1]
+        if on_progress is not None:
+            on_progress(report.references)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _index_batch(
+    units: UnitOfWorkFactory, record_id: uuid.UUID, batch_id: uuid.UUID, chunk_size: int
+) -> None:
+    """Store the blocking keys of the batch's new references and mark them pending."""
+    after_line = 0
+    while True:
+        with units() as uow:
+            rows = uow.imports.created_references(batch_id, after_line, chunk_size)
+            if not rows:
+                return
+            ids = [reference_id for _, reference_id in rows]
+            evidence = uow.dedup.index_evidence(ids)
+            uow.dedup.add_blocking_keys(
+                [(key, ref) for ref, known in evidence.items() for key in index_keys(known)]
+            )
+            uow.dedup.mark_pending(ids, record_id)
+            uow.commit()
+        after_line = rows[-1][0]
+
+
+def _json_ready(evidence: Mapping[str, Any]) -> dict[str, Any]:
+    """`evidence` as it reads back from a JSON column (tuples as lists), to compare."""
+    loaded: dict[str, Any] = orjson.loads(orjson.dumps(evidence))
+    return loaded
+
+
+def _decide_chunk(dedup: DedupStore, chunk: Sequence[uuid.UUID], per_key: int) -> tuple[int, int]:
+    """Decide a chunk of references (ascending ids); returns (changed, kept)."""
+    stored = dedup.decisions_of(chunk)
+    evidence = dedup.evidence_of(chunk)
+    probes = {ref: probe_keys(known) for ref, known in evidence.items()}
+    under = dedup.references_under(sorted({k for keys in probes.values() for k in keys}), per_key)
+    older: dict[uuid.UUID, list[uuid.UUID]] = {}
+    for ref, keys in probes.items():
+        found = {other for key in keys for other in under.get(key, ()) if other < ref}
+        older[ref] = sorted(found)
+    wanted = {other for others in older.values() for other in others}
+    evidence |= dedup.evidence_of(sorted(wanted - evidence.keys(), key=str))
+    decisions = dedup.decisions_of(sorted(wanted - stored.keys(), key=str)) | stored
+    to_save: list[ReferenceDecision] = []
+    kept = 0
+    for ref in chunk:
+        current = stored.get(ref)
+        if current is not None and current.kept_by_the_step:
+            kept += 1
+            continue
+        candidates = [
+            Candidate(other, _group(decisions, other), evidence[other])
+            for other in older.get(ref, ())
+            if other in evidence and _group(decisions, other) != ref
+        ]
+        outcome = decide(evidence.get(ref, _NO_EVIDENCE), candidates)
+        decided = ReferenceDecision(
+            reference_id=ref,
+            determination=str(outcome.determination),
+            canonical_reference_id=outcome.duplicate_of,
+            score=outcome.score,
+            evidence=_json_ready(outcome.evidence),
+            decided_by=DecidedBy.AUTOMATIC,
+            record_id=current.record_id if current else None,
+        )
+        decisions[ref] = decided
+        if current is None or not current.same_outcome(decided):
+            to_save.append(decided)
+    return dedup.save_decisions(to_save), kept
+
+
+def _group(decisions: Mapping[uuid.UUID, ReferenceDecision], reference_id: uuid.UUID) -> uuid.UUID:
+    """The canonical reference of `reference_id`'s group (itself when undecided)."""
+    decision = decisions.get(reference_id)
+    return decision.group if decision is not None else reference_id
+
+
+def record_person_decision(
+    units: UnitOfWorkFactory, reference_id: uuid.UUID, *, duplicate_of: uuid.UUID | None
+) -> ReferenceDecision:
+    """A person's decision: `reference_id` is canonical, or a duplicate of `duplicate_of`.
+
+    A duplicate points at the canonical reference of `duplicate_of`'s group (itself
+    when it is canonical), so that a duplicate never points at a duplicate. Raises
+    `UnknownReferenceError` for an unknown id and `InvalidDecisionError` when the
+    duplicate would point back at `reference_id`. No automatic decision replaces it.
+    """
+    with units() as uow:
+        named = [reference_id] if duplicate_of is None else [reference_id, duplicate_of]
+        unknown = [ref for ref in named if ref not in uow.dedup.known_references(named)]
+        if unknown:
+            raise UnknownReferenceError(f"no reference with id {unknown[0]}")
+        canonical = None
+        if duplicate_of is not None:
+            canonical = _group(uow.dedup.decisions_of([duplicate_of]), duplicate_of)
+            if canonical == reference_id:
+                raise InvalidDecisionError(
+                    f"reference {reference_id} cannot be a duplicate of {duplicate_of}: "
+                    f"that would make it a duplicate of itself"
+                )
+        decision = ReferenceDecision(
+            reference_id=reference_id,
+            determination=DuplicateDetermination.DUPLICATE
+            if canonical is not None
+            else DuplicateDetermination.CANONICAL,
+            canonical_reference_id=canonical,
+            score=1.0,
+            evidence={"rule": "person", "named": str(duplicate_of) if duplicate_of else None},
+            decided_by=DecidedBy.PERSON,
+        )
+        uow.dedup.save_decisions([decision])
+        saved = uow.dedup.decisions_of([reference_id])[reference_id]
+        uow.commit()
+        return saved
+
+
+def reference_decision(units: UnitOfWorkFactory, reference_id: uuid.UUID) -> ReferenceDecision:
+    """The stored decision of a reference (`pending` when it has none yet).
+
+    Raises `UnknownReferenceError` for an unknown id.
+    """
+    with units() as uow:
+        if not uow.dedup.known_references([reference_id]):
+            raise UnknownReferenceError(f"no reference with id {reference_id}")
+        found = uow.dedup.decisions_of([reference_id])
+    return found.get(reference_id) or ReferenceDecision(reference_id, "pending")

@@ -1,0 +1,264 @@
+"""The probable-duplicate tables on one connection: what `UnitOfWork.dedup` is on a database.
+
+Blocking keys are exact strings (`dedup.blocking`) in an indexed table, so the same
+candidate search runs on SQLite and PostgreSQL: one statement per chunk finds the
+references stored under any of its probe keys, at most `per_key` of them per key (the
+oldest ids: the first reference of a group is its canonical one), by a window over
+the (key, reference id) primary key. Decisions are upserted in one statement whose
+condition keeps a person's decision from an automatic one.
+"""
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from import_pipeline.dedup.normalise import Evidence, evidence_from_json, evidence_to_json
+from import_pipeline.dedup.stored import ReferenceDecision
+from import_pipeline.dedup.vocabulary import PENDING, STORED_DETERMINATIONS, DecidedBy
+from import_pipeline.domain.models import utc_now
+from import_pipeline.references.queries import evidence_of_references
+from import_pipeline.store.bulk import insert_for, insert_ignoring_conflicts
+from import_pipeline.store.tables import (
+    dedup_blocking_key,
+    dedup_decision,
+    dedup_evidence,
+    reference,
+)
+
+# Values per statement; keeps SQLite under its bound-parameter limit.
+_BATCH = 5_000
+# Decisions per upsert (an executemany of rows of nine columns).
+_UPSERT_BATCH = 500
+
+
+def _batches(values: Sequence[Any], size: int = _BATCH) -> list[list[Any]]:
+    ordered = list(dict.fromkeys(values))
+    return [ordered[start : start + size] for start in range(0, len(ordered), size)]
+
+
+def _decision(row: Any) -> ReferenceDecision:
+    return ReferenceDecision(
+        reference_id=row.reference_id,
+        determination=row.determination,
+        canonical_reference_id=row.canonical_reference_id,
+        score=float(row.score),
+        evidence=dict(row.evidence),
+        decided_by=DecidedBy(row.decided_by),
+        record_id=row.record_id,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+class SqlDedupStore:
+    """Blocking keys and decisions in the unit of work's transaction."""
+
+    def __init__(self, connection: sa.Connection) -> None:
+        """Work in `connection`'s transaction."""
+        self._connection = connection
+
+    def evidence_of(self, reference_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Evidence]:
+        """Indexed evidence (one read of `dedup_evidence`), else from the enhancements."""
+        found: dict[uuid.UUID, Evidence] = {}
+        for part in _batches(reference_ids):
+            rows = self._connection.execute(
+                sa.select(dedup_evidence.c.reference_id, dedup_evidence.c.evidence).where(
+                    dedup_evidence.c.reference_id.in_(part)
+                )
+            )
+            found.update((ref, evidence_from_json(data)) for ref, data in rows)
+        missing = [ref for ref in dict.fromkeys(reference_ids) if ref not in found]
+        if missing:
+            found |= evidence_of_references(self._connection, missing)
+        return found
+
+    def index_evidence(self, reference_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Evidence]:
+        """Evidence from the enhancements (`references.queries`), kept in `dedup_evidence`."""
+        computed = evidence_of_references(self._connection, reference_ids)
+        ordered = sorted(computed, key=str)
+        for start in range(0, len(ordered), _UPSERT_BATCH):
+            insert_ignoring_conflicts(
+                self._connection,
+                dedup_evidence,
+                [
+                    {"reference_id": ref, "evidence": evidence_to_json(computed[ref])}
+                    for ref in ordered[start : start + _UPSERT_BATCH]
+                ],
+                ["reference_id"],
+            )
+        return computed
+
+    def known_references(self, reference_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+        """Those of `reference_ids` that are references of the repository."""
+        found: set[uuid.UUID] = set()
+        for part in _batches(reference_ids):
+            rows = self._connection.execute(
+                sa.select(reference.c.id).where(reference.c.id.in_(part))
+            )
+            found.update(rows.scalars())
+        return found
+
+    def add_blocking_keys(self, rows: Sequence[tuple[str, uuid.UUID]]) -> None:
+        """Store (key, reference id) pairs in key order, skipping those stored already."""
+        ordered = sorted(set(rows), key=lambda row: (row[0], str(row[1])))
+        for start in range(0, len(ordered), _BATCH):
+            insert_ignoring_conflicts(
+                self._connection,
+                dedup_blocking_key,
+                [{"key": key, "reference_id": ref} for key, ref in ordered[start : start + _BATCH]],
+                ["key", "reference_id"],
+            )
+
+    def references_under(self, keys: Sequence[str], per_key: int) -> dict[str, list[uuid.UUID]]:
+        """The references under each key, the `per_key` smallest ids of each, in id order."""
+        found: dict[str, list[uuid.UUID]] = {}
+        table = dedup_blocking_key
+        for part in _batches(keys):
+            ranked = (
+                sa.select(
+                    table.c.key,
+                    table.c.reference_id,
+                    sa.func.row_number()
+                    .over(partition_by=table.c.key, order_by=table.c.reference_id)
+                    .label("rank"),
+                )
+                .where(table.c.key.in_(part))
+                .subquery()
+            )
+            rows = self._connection.execute(
+                sa.select(ranked.c.key, ranked.c.reference_id)
+                .where(ranked.c.rank <= per_key)
+                .order_by(ranked.c.key, ranked.c.reference_id)
+            )
+            for key, reference_id in rows:
+                found.setdefault(key, []).append(reference_id)
+        return found
+
+    def mark_pending(self, reference_ids: Sequence[uuid.UUID], record_id: uuid.UUID) -> None:
+        """Insert `pending` decisions for undecided references; fill a missing record id."""
+        now = utc_now()
+        for part in _batches(sorted(reference_ids, key=str)):
+            insert_ignoring_conflicts(
+                self._connection,
+                dedup_decision,
+                [
+                    {
+                        "reference_id": reference_id,
+                        "determination": PENDING,
+                        "canonical_reference_id": None,
+                        "score": 0.0,
+                        "evidence": {},
+                        "decided_by": DecidedBy.AUTOMATIC,
+                        "record_id": record_id,
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                    for reference_id in part
+                ],
+                ["reference_id"],
+            )
+            self._connection.execute(
+                sa.update(dedup_decision)
+                .where(
+                    dedup_decision.c.reference_id.in_(part),
+                    dedup_decision.c.record_id.is_(None),
+                )
+                .values(record_id=record_id)
+            )
+
+    def record_references(
+        self, record_id: uuid.UUID, *, after: uuid.UUID | None, limit: int
+    ) -> list[uuid.UUID]:
+        """Up to `limit` of the record's decided or pending references after `after`."""
+        query = sa.select(dedup_decision.c.reference_id).where(
+            dedup_decision.c.record_id == record_id
+        )
+        if after is not None:
+            query = query.where(dedup_decision.c.reference_id > after)
+        rows = self._connection.execute(query.order_by(dedup_decision.c.reference_id).limit(limit))
+        return list(rows.scalars())
+
+    def decisions_of(
+        self, reference_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, ReferenceDecision]:
+        """The stored decision of each of `reference_ids` that has one."""
+        found: dict[uuid.UUID, ReferenceDecision] = {}
+        for part in _batches(reference_ids):
+            rows = self._connection.execute(
+                sa.select(dedup_decision).where(dedup_decision.c.reference_id.in_(part))
+            )
+            found.update((row.reference_id, _decision(row)) for row in rows)
+        return found
+
+    def save_decisions(self, decisions: Sequence[ReferenceDecision]) -> int:
+        """Upsert decisions in reference order; an automatic one never replaces a person's.
+
+        The record id of a stored decision is kept when the new one names none (a
+        person's decision on a reference an import created). Returns the rows written.
+        """
+        if not decisions:
+            return 0
+        now = utc_now()
+        rows = [
+            {
+                "reference_id": decision.reference_id,
+                "determination": decision.determination,
+                "canonical_reference_id": decision.canonical_reference_id,
+                "score": decision.score,
+                "evidence": decision.evidence,
+                "decided_by": str(decision.decided_by),
+                "record_id": decision.record_id,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for decision in sorted(decisions, key=lambda d: str(d.reference_id))
+        ]
+        for row in rows:
+            if row["determination"] not in STORED_DETERMINATIONS:
+                raise ValueError(f"not a stored determination: {row['determination']!r}")
+        statement = insert_for(self._connection, dedup_decision)
+        excluded = statement.excluded
+        upsert = statement.on_conflict_do_update(
+            index_elements=["reference_id"],
+            set_={
+                "determination": excluded.determination,
+                "canonical_reference_id": excluded.canonical_reference_id,
+                "score": excluded.score,
+                "evidence": excluded.evidence,
+                "decided_by": excluded.decided_by,
+                "record_id": sa.func.coalesce(excluded.record_id, dedup_decision.c.record_id),
+                "updated_at": excluded.updated_at,
+            },
+            where=sa.or_(
+                dedup_decision.c.decided_by != str(DecidedBy.PERSON),
+                excluded.decided_by == str(DecidedBy.PERSON),
+            ),
+        )
+        protected = {
+            reference_id
+            for reference_id, decision in self.decisions_of(
+                [decision.reference_id for decision in decisions]
+            ).items()
+            if decision.decided_by == DecidedBy.PERSON
+        }
+        for start in range(0, len(rows), _UPSERT_BATCH):
+            self._connection.execute(upsert, rows[start : start + _UPSERT_BATCH])
+        return sum(
+            1
+            for row in rows
+            if row["reference_id"] not in protected or row["decided_by"] == DecidedBy.PERSON
+        )
+
+    def decision_counts(self, record_id: uuid.UUID) -> dict[str, int]:
+        """The record's decisions by determination: pending, canonical, duplicate, unresolved."""
+        counts = dict.fromkeys(sorted(STORED_DETERMINATIONS), 0)
+        rows = self._connection.execute(
+            sa.select(dedup_decision.c.determination, sa.func.count())
+            .where(dedup_decision.c.record_id == record_id)
+            .group_by(dedup_decision.c.determination)
+        )
+        for determination, count in rows:
+            counts[determination] = int(count)
+        return counts
