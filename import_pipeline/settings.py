@@ -98,6 +98,11 @@ class Settings(BaseSettings):
         ge=1,
         description="Chunks of a batch written at once (threads, one connection each).",
     )
+    deduplicate: bool = Field(
+        default=False,
+        description="Decide probable duplicates in each import's run, after its batches "
+        "(off: `import-pipeline dedupe RECORD_ID` decides a record when asked)",
+    )
     writer_lease_seconds: float = Field(
         default=30.0,
         gt=0,

@@ -75,6 +75,10 @@ class StepSettingsResource(ConfigurableResource):  # type: ignore[type-arg]
         ge=0,
         description="First retry's delay, doubled each time (IMPORT_PIPELINE_RETRY_DELAY_SECONDS).",
     )
+    deduplicate: bool | None = Field(
+        default=None,
+        description="Decide probable duplicates after the batches (IMPORT_PIPELINE_DEDUPLICATE).",
+    )
     writer_lease_seconds: float | None = Field(
         default=None,
         gt=0,

@@ -27,9 +27,10 @@ def test_the_job_decides_new_references_in_a_step_of_its_own(pg_engine, postgres
             [paper(TITLE + " [Chinese]", other="embase"), paper("Unrelated", other="u")],
         ),
     )
+    on = {"deduplicate": True}
     with instance_for_test() as instance:
-        assert run_job(postgres_url, instance, first).success
-        result = run_job(postgres_url, instance, second)
+        assert run_job(postgres_url, instance, first, step_settings=on).success
+        result = run_job(postgres_url, instance, second, step_settings=on)
     assert result.success
     steps = [event.step_key for event in result.all_events if event.is_step_success]
     assert steps.index("imported_references.deduplicate_record") < steps.index(
@@ -52,3 +53,20 @@ def test_the_job_decides_new_references_in_a_step_of_its_own(pg_engine, postgres
     with sql_units(pg_engine)() as uow:
         decision = uow.dedup.decisions_of([copy.reference_id])[copy.reference_id]
     assert decision.duplicate_of == held.reference_id
+
+
+def test_with_the_setting_off_the_step_decides_nothing(pg_engine, postgres_url, tmp_path):
+    record = register(pg_engine, write_papers(tmp_path / "a.jsonl", [paper(TITLE)]))
+    with instance_for_test() as instance:
+        result = run_job(postgres_url, instance, record)  # the default: off
+    assert result.success
+    [output] = [
+        event
+        for event in result.all_events
+        if event.is_successful_output and event.step_key == "imported_references.deduplicate_record"
+    ]
+    assert output.event_specific_data.metadata["deduplication"].value == "off"
+    with repository(pg_engine) as imports:
+        [line] = imports.list_results(record_id=record)
+    with sql_units(pg_engine)() as uow:
+        assert uow.dedup.decisions_of([line.reference_id]) == {}

@@ -25,13 +25,18 @@ from import_pipeline_tests.store_access import repository
 pytestmark = pytest.mark.postgres
 
 
-def run_job(url, instance, record_id, batch_size=50_000, chunk_size=500, **kwargs):
+def run_job(
+    url, instance, record_id, batch_size=50_000, chunk_size=500, step_settings=None, **kwargs
+):
     key = str(record_id)
     if not instance.has_dynamic_partition(IMPORT_RECORDS_PARTITION, key):
         instance.add_dynamic_partitions(IMPORT_RECORDS_PARTITION, [key])
     job = build_definitions(url).resolve_job_def("import_references")
+    config = run_config(batch_size, chunk_size)
+    if step_settings:
+        config["resources"] = {"step_settings": {"config": step_settings}}
     return job.execute_in_process(
-        run_config=run_config(batch_size, chunk_size),
+        run_config=config,
         instance=instance,
         partition_key=key,
         **kwargs,
