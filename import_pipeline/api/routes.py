@@ -71,13 +71,20 @@ Limit = Annotated[int, Query(ge=1, le=1000, description="Most items in one page.
 Offset = Annotated[int, Query(ge=0, le=_MAX_OFFSET, description="Items to skip.")]
 
 
-def _error(description: str) -> dict[str, Any]:
+def error_response(description: str) -> dict[str, Any]:
+    """An OpenAPI response entry: the error body and what the status means here."""
     return {"model": ErrorBody, "description": description}
 
 
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
-    404: _error("No such import record (or no such batch in it).")
+    404: error_response("No such import record (or no such batch in it).")
 }
+ADD_BATCH_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **NOT_FOUND,
+    403: error_response("The storage URL is not allowed (allow-list, https, public address)."),
+    409: error_response("The record is completed or failed and accepts no new batches."),
+}
+"""The answers of a route that adds a batch, besides its own (ours and the v1 route)."""
 
 
 def _link_next(response: Response, url: URL) -> None:
@@ -113,7 +120,7 @@ def list_imports(
     return [record_listed(record) for record in records]
 
 
-REFERENCE_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: _error("No such reference.")}
+REFERENCE_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: error_response("No such reference.")}
 
 
 @router.get(
@@ -132,7 +139,7 @@ def read_decision(reference_id: uuid.UUID, units: Units) -> DeduplicationDecisio
     response_model=DeduplicationDecisionRead,
     responses={
         **REFERENCE_NOT_FOUND,
-        409: _error("The duplicate would point back at the reference itself."),
+        409: error_response("The duplicate would point back at the reference itself."),
     },
     summary="Record a person's deduplication decision",
 )
@@ -164,11 +171,7 @@ def read_import(record_id: uuid.UUID, units: Units) -> ImportRecordRead:
     "/{record_id}/batches",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=ImportBatchRead,
-    responses={
-        **NOT_FOUND,
-        403: _error("The storage URL is not allowed (allow-list, https, public address)."),
-        409: _error("The record is completed or failed and accepts no new batches."),
-    },
+    responses=ADD_BATCH_RESPONSES,
     summary="Add a batch to an import record",
 )
 def create_batch(
@@ -242,7 +245,7 @@ def list_import_results(  # noqa: PLR0917 (FastAPI passes each parameter by name
     status_code=status.HTTP_204_NO_CONTENT,
     responses={
         **NOT_FOUND,
-        409: _error("A batch is unfinished, or the record has failed."),
+        409: error_response("A batch is unfinished, or the record has failed."),
     },
     summary="Finalise an import record",
 )

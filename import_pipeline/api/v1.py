@@ -28,9 +28,15 @@ from fastapi import APIRouter, Path, Query, Response, status
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict
 
-from import_pipeline.api.routes import MAX_SUMMARY_FAILURES, NOT_FOUND, Policy, Units
+from import_pipeline.api.routes import (
+    ADD_BATCH_RESPONSES,
+    MAX_SUMMARY_FAILURES,
+    NOT_FOUND,
+    Policy,
+    Units,
+    error_response,
+)
 from import_pipeline.api.schemas import (
-    ErrorBody,
     ImportBatchIn,
     ImportBatchRead,
     ImportBatchSummary,
@@ -87,10 +93,6 @@ class DestinyImportBatchIn(ImportBatchIn):
     model_config = ConfigDict(extra="ignore")
 
 
-def _error(description: str) -> dict[str, Any]:
-    return {"model": ErrorBody, "description": description}
-
-
 @router.get("/", response_model=list[ImportRecordRead], summary="List import records")
 def list_records_v1(
     units: Units,
@@ -129,7 +131,7 @@ def get_record_v1(import_record_id: RecordId, units: Units) -> ImportRecordRead:
 @router.patch(
     "/{import_record_id}/finalise/",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses={**NOT_FOUND, 409: _error("The record has failed.")},
+    responses={**NOT_FOUND, 409: error_response("The record has failed.")},
     summary="Finalise an import record",
 )
 def finalise_record_v1(import_record_id: RecordId, units: Units) -> Response:
@@ -147,11 +149,7 @@ def finalise_record_v1(import_record_id: RecordId, units: Units) -> Response:
     "/{import_record_id}/batches/",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=ImportBatchRead,
-    responses={
-        **NOT_FOUND,
-        403: _error("The storage URL is not allowed (allow-list, https, public address)."),
-        409: _error("The record is completed or failed and accepts no new batches."),
-    },
+    responses=ADD_BATCH_RESPONSES,
     summary="Register an import batch",
 )
 def enqueue_batch_v1(
