@@ -156,8 +156,13 @@ def _print_summary(summary: RecordSummary, counts: dict[str, dict[str, int]]) ->
         f"  references: {summary.counts['references_created']} created, "
         f"{summary.counts['references_matched']} matched"
     )
-    if summary.decisions is not None:
+    if summary.decisions is not None and any(summary.decisions.values()):
         click.echo("  duplicates: " + ", ".join(f"{k} {v}" for k, v in summary.decisions.items()))
+    elif summary.decisions is not None:
+        click.echo(
+            f"  duplicates: not decided (`import-pipeline dedupe {summary.record.id}`, "
+            "or IMPORT_PIPELINE_DEDUPLICATE=true for every import)"
+        )
     for sample in summary.failure_samples:
         click.echo(f"  {sample}")
 

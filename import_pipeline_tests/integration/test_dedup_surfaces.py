@@ -55,6 +55,16 @@ def invoke(engine, database_url, monkeypatch, tmp_path):
     get_settings.cache_clear()
 
 
+def test_the_status_says_when_a_records_duplicates_are_not_decided_yet(invoke, two_records):
+    first, second, *_ = two_records
+    assert f"duplicates: not decided (`import-pipeline dedupe {second}`" in invoke("status", second)
+    invoke("dedupe", first)
+    invoke("dedupe", second)
+    assert "duplicates: canonical 1, duplicate 1, pending 0, unresolved 0" in invoke(
+        "status", second
+    )
+
+
 def test_the_cli_dedupes_a_record_and_shows_duplicate_of(invoke, two_records):
     first, second, held, copy, unrelated = two_records
     invoke("dedupe", first)
