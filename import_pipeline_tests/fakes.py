@@ -23,6 +23,7 @@ from typing import Any, Self
 import orjson
 
 from import_pipeline.dedup.normalise import Evidence, reference_evidence
+from import_pipeline.dedup.screening import Screen, screen_of
 from import_pipeline.dedup.stored import ReferenceDecision, pending
 from import_pipeline.dedup.vocabulary import STORED_DETERMINATIONS, DecidedBy
 from import_pipeline.domain.models import (
@@ -454,6 +455,18 @@ class MemoryDedupStore:
             if key in wanted:
                 found.setdefault(key, []).append(reference_id)
         return {key: sorted(ids)[:per_key] for key, ids in found.items()}
+
+    def screens_of(
+        self, reference_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, tuple[Screen, uuid.UUID]]:
+        """The indexed evidence's screens, each with its decision's group."""
+        found: dict[uuid.UUID, tuple[Screen, uuid.UUID]] = {}
+        for reference_id in reference_ids:
+            if reference_id in self.data.evidence:
+                decision = self.data.decisions.get(reference_id)
+                group = decision.group if decision is not None else reference_id
+                found[reference_id] = (screen_of(self.data.evidence[reference_id]), group)
+        return found
 
     def mark_pending(self, reference_ids: Sequence[uuid.UUID], record_id: uuid.UUID) -> None:
         """`pending` decisions for undecided references; a missing record id filled in."""

@@ -9,7 +9,7 @@ the reference that holds it is not merged.
 """
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,18 +62,37 @@ def decide(new: Evidence, candidates: Iterable[Candidate]) -> Decision:
     unresolved or when `new` has too little evidence to search, and canonical when
     every candidate was told apart (or there was none).
     """
-    if not has_searchable_evidence(new):
-        return Decision(DuplicateDetermination.UNRESOLVED, evidence={"reason": "no evidence"})
     candidates = list(candidates)
     worth = [worth_scoring(new, candidate.evidence) for candidate in candidates]
-    # A pair not worth scoring is canonical; it still counts as a dissenter of a group
-    # that another candidate matches, so the members of such groups are all scored.
-    matched = {c.canonical_id for c, keep in zip(candidates, worth, strict=True) if keep}
-    scored = [
-        (candidate, score_pair(new, candidate.evidence))
-        for candidate, keep in zip(candidates, worth, strict=True)
-        if keep or candidate.canonical_id in matched
+    kept = to_score([candidate.canonical_id for candidate in candidates], worth)
+    return decide_among(new, [candidates[p] for p in kept], considered=len(candidates))
+
+
+def to_score(groups: Sequence[Hashable], worth: Sequence[bool]) -> list[int]:
+    """Positions of the candidates to score: those worth it, and the rest of their groups.
+
+    `groups` are the candidates' canonical ids (any hashable spelling of them), `worth`
+    their screening answers. A pair
+    not worth scoring is canonical; it still counts as a dissenter of a group that
+    another candidate matches, so the members of such groups are all scored.
+    """
+    matched = {group for group, keep in zip(groups, worth, strict=True) if keep}
+    return [
+        position
+        for position, (group, keep) in enumerate(zip(groups, worth, strict=True))
+        if keep or group in matched
     ]
+
+
+def decide_among(new: Evidence, candidates: Sequence[Candidate], *, considered: int) -> Decision:
+    """`decide` once the candidates are screened: `candidates` are those `to_score` kept.
+
+    `considered` is how many candidates the screening looked at (in the evidence of a
+    canonical decision).
+    """
+    if not has_searchable_evidence(new):
+        return Decision(DuplicateDetermination.UNRESOLVED, evidence={"reason": "no evidence"})
+    scored = [(candidate, score_pair(new, candidate.evidence)) for candidate in candidates]
     duplicates = [p for p in scored if p[1].determination is DuplicateDetermination.DUPLICATE]
     if duplicates:
         best, pair = max(duplicates, key=lambda p: p[1].score)
@@ -96,7 +115,7 @@ def decide(new: Evidence, candidates: Iterable[Candidate]) -> Decision:
         return Decision(
             DuplicateDetermination.UNRESOLVED, None, pair.score, _pair_evidence(best, pair)
         )
-    evidence = {"candidates_scored": len(candidates)}
+    evidence = {"candidates_scored": considered}
     return Decision(DuplicateDetermination.CANONICAL, None, 0.0, evidence)
 
 

@@ -74,6 +74,8 @@ class Evidence:
 
 def fold(text: str) -> str:
     """`text` in NFKD with combining marks (accents) dropped, casefolded."""
+    if text.isascii():  # most text: NFKD leaves ASCII as it is, and it has no marks
+        return text.casefold()
     decomposed = unicodedata.normalize("NFKD", text)
     return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 

@@ -151,10 +151,13 @@ def _title_contained(a: Evidence, b: Evidence) -> bool:
 def worth_scoring(new: Evidence, existing: Evidence) -> bool:
     """False when `score_pair` can only answer `canonical` for the pair: a cheap pre-check.
 
-    Every rule but `canonical` needs the same DOI, a similar title (`TITLE_SIMILAR`, or
-    one contained in the other) or the same volume and first page; a pair with none of
-    these is told apart without computing the rest (a hot blocking key such as
-    "2020, Wang" brings many of them).
+    Every rule but `canonical` needs the same DOI, the same volume and first page, or a
+    title at least `TITLE_SIMILAR` alike (`same_title`, which the `title_authors`,
+    `title_only` and clerical `contradicted` answers need, is stricter still). A title
+    contained in the other counts only in the `doi` and `title_place` rules, which need
+    the same DOI or place anyway, so it is not checked here. A pair with none of these is
+    told apart without computing the rest (a hot blocking key such as "2020, Wang"
+    brings many of them).
     """
     if new.doi is not None and new.doi == existing.doi:
         return True
@@ -162,9 +165,7 @@ def worth_scoring(new: Evidence, existing: Evidence) -> bool:
         return True
     if not (new.title and existing.title):
         return False
-    if fuzz.ratio(new.title, existing.title, score_cutoff=100 * TITLE_SIMILAR):
-        return True
-    return _title_contained(new, existing)
+    return bool(fuzz.ratio(new.title, existing.title, score_cutoff=100 * TITLE_SIMILAR))
 
 
 def score_pair(new: Evidence, existing: Evidence) -> PairDecision:

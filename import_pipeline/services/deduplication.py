@@ -28,8 +28,9 @@ from typing import Any
 import orjson
 
 from import_pipeline.dedup.blocking import index_keys, probe_keys
-from import_pipeline.dedup.decisions import Candidate, decide
-from import_pipeline.dedup.normalise import evidence_from_content
+from import_pipeline.dedup.decisions import Candidate, decide_among, to_score
+from import_pipeline.dedup.normalise import Evidence, evidence_from_content
+from import_pipeline.dedup.screening import Screen, worth_scoring_many
 from import_pipeline.dedup.stored import ReferenceDecision
 from import_pipeline.dedup.vocabulary import (
     CONTESTED_IDENTIFIER,
@@ -49,6 +50,9 @@ CHUNK_SIZE = 2_000
 CANDIDATES_PER_KEY = 50
 """Most references taken from one blocking key (the oldest): a hot key ("2020, Wang")
 stays bounded, and a group's canonical reference is its oldest member."""
+SEEN_AT_MOST = 500_000
+"""Entries of each map a run of the step keeps between chunks (`_Seen`): some hundred
+megabytes at most, whatever the repository's size."""
 _NO_EVIDENCE = evidence_from_content({})
 
 
@@ -120,13 +124,16 @@ def deduplicate_record(
         _index_batch(units, record_id, batch_id, chunk_size)
     report = DeduplicationReport(record_id)
     after: uuid.UUID | None = None
+    seen: _Seen | None = None
     while True:
         with units() as uow:
+            seen = seen or _Seen(uow.dedup)
             chunk = uow.dedup.record_references(record_id, after=after, limit=chunk_size)
             if not chunk:
                 report.counts = uow.dedup.decision_counts(record_id)
                 break
-            changed, kept = _decide_chunk(uow.dedup, chunk, per_key)
+            seen.start_chunk(uow.dedup)
+            changed, kept = _decide_chunk(seen, chunk, per_key)
             uow.commit()
         report.references += len(chunk)
         report.changed += changed
@@ -164,34 +171,114 @@ def _json_ready(evidence: Mapping[str, Any]) -> dict[str, Any]:
     return loaded
 
 
-def _decide_chunk(dedup: DedupStore, chunk: Sequence[uuid.UUID], per_key: int) -> tuple[int, int]:
-    """Decide a chunk of references (ascending ids); returns (changed, kept)."""
+class _Seen:
+    """What one run of the step has read, kept across its chunks to be read once.
+
+    While the decide pass runs, the index pass is over: the references under a key and
+    the candidates' evidence stay as read. Groups change only by the step's own
+    decisions, which it records here as it makes them. Each map is emptied when it
+    passes `SEEN_AT_MOST` entries, at the start of a chunk (everything is in the
+    database by then), so memory stays bounded on any repository. Reference ids are
+    kept as their 128-bit integers (`UUID.int`, which orders them as the database
+    does): the step compares and hashes millions of them, and `UUID` does that in Python.
+    """
+
+    def __init__(self, dedup: DedupStore) -> None:
+        """Nothing read yet; `dedup` is rebound to each chunk's unit of work."""
+        self.dedup = dedup
+        self.under: dict[str, list[int]] = {}
+        self.screens: dict[int, Screen] = {}
+        self.groups: dict[int, int] = {}
+        self.evidence: dict[int, Evidence] = {}
+
+    def start_chunk(self, dedup: DedupStore) -> None:
+        """Read through `dedup` from now on; forget what has grown past its bound."""
+        self.dedup = dedup
+        for seen in (self.under, self.screens, self.groups, self.evidence):
+            if len(seen) > SEEN_AT_MOST:
+                seen.clear()
+        if len(self.groups) < len(self.screens):  # a screen is only used with its group
+            self.screens.clear()
+
+    def read_keys(self, keys: set[str], per_key: int) -> None:
+        """Read the references under the keys not read yet (none under a key: empty)."""
+        missing = sorted(keys - self.under.keys())
+        if missing:
+            found = self.dedup.references_under(missing, per_key)
+            for key in missing:
+                self.under[key] = [ref.int for ref in found.get(key, ())]
+
+    def read_screens(self, references: set[int]) -> None:
+        """Read the screens and groups of the references not read yet."""
+        missing = [uuid.UUID(int=ref) for ref in sorted(references - self.screens.keys())]
+        for reference_id, (screen, group) in self.dedup.screens_of(missing).items():
+            self.screens[reference_id.int] = screen
+            self.groups.setdefault(reference_id.int, group.int)
+
+    def evidence_of(self, references: Sequence[int]) -> dict[int, Evidence]:
+        """The evidence of those of `references` with any, read once."""
+        missing = [uuid.UUID(int=ref) for ref in references if ref not in self.evidence]
+        if missing:
+            found = self.dedup.evidence_of(missing)
+            self.evidence.update((ref.int, evidence) for ref, evidence in found.items())
+        return {ref: self.evidence[ref] for ref in references if ref in self.evidence}
+
+
+def _decide_chunk(seen: _Seen, chunk: Sequence[uuid.UUID], per_key: int) -> tuple[int, int]:
+    """Decide a chunk of references (ascending ids); returns (changed, kept).
+
+    Each reference's candidates are screened (`dedup.screening`) in one call; only those
+    worth scoring, and the other members of their groups, are read in full and decided
+    on (`dedup.decide_among`), which answers what `dedup.decide` answers over all of them.
+    """
+    dedup = seen.dedup
     stored = dedup.decisions_of(chunk)
-    evidence = dedup.evidence_of(chunk)
+    evidence = seen.evidence_of([ref.int for ref in chunk])
     probes = {ref: probe_keys(known) for ref, known in evidence.items()}
-    under = dedup.references_under(sorted({k for keys in probes.values() for k in keys}), per_key)
-    older: dict[uuid.UUID, list[uuid.UUID]] = {}
-    for ref, keys in probes.items():
-        found = {other for key in keys for other in under.get(key, ()) if other < ref}
-        older[ref] = sorted(found)
-    wanted = {other for others in older.values() for other in others}
-    evidence |= dedup.evidence_of(sorted(wanted - evidence.keys(), key=str))
-    decisions = dedup.decisions_of(sorted(wanted - stored.keys(), key=str)) | stored
+    seen.read_keys({key for keys in probes.values() for key in keys}, per_key)
+    older: dict[int, list[int]] = {
+        ref: sorted({other for key in keys for other in seen.under[key] if other < ref})
+        for ref, keys in probes.items()
+    }
+    seen.read_screens({other for others in older.values() for other in others})
+    screened: dict[int, tuple[list[int], list[bool]]] = {}
+    for ref, found in older.items():
+        others = [other for other in found if other in seen.screens]
+        screens = [seen.screens[other] for other in others]
+        screened[ref] = (others, worth_scoring_many(evidence[ref], screens))
+    seen.evidence_of(
+        sorted(
+            {
+                other
+                for others, worth in screened.values()
+                for other, keep in zip(others, worth, strict=True)
+                if keep
+            }
+        )
+    )
     to_save: list[ReferenceDecision] = []
     kept = 0
-    for ref in chunk:
-        current = stored.get(ref)
+    for reference_id in chunk:
+        ref = reference_id.int
+        current = stored.get(reference_id)
         if current is not None and current.kept_by_the_step:
             kept += 1
+            seen.groups[ref] = current.group.int
             continue
+        others_all, worth_all = screened.get(ref, ([], []))
+        keep = [p for p, other in enumerate(others_all) if seen.groups[other] != ref]
+        others = [others_all[p] for p in keep]
+        groups = [seen.groups[other] for other in others]
+        chosen = to_score(groups, [worth_all[p] for p in keep])
+        full = seen.evidence_of([others[p] for p in chosen])
         candidates = [
-            Candidate(other, _group(decisions, other), evidence[other])
-            for other in older.get(ref, ())
-            if other in evidence and _group(decisions, other) != ref
+            Candidate(uuid.UUID(int=others[p]), uuid.UUID(int=groups[p]), full[others[p]])
+            for p in chosen
+            if others[p] in full
         ]
-        outcome = decide(evidence.get(ref, _NO_EVIDENCE), candidates)
+        outcome = decide_among(evidence.get(ref, _NO_EVIDENCE), candidates, considered=len(others))
         decided = ReferenceDecision(
-            reference_id=ref,
+            reference_id=reference_id,
             determination=str(outcome.determination),
             canonical_reference_id=outcome.duplicate_of,
             score=outcome.score,
@@ -199,7 +286,7 @@ def _decide_chunk(dedup: DedupStore, chunk: Sequence[uuid.UUID], per_key: int) -
             decided_by=DecidedBy.AUTOMATIC,
             record_id=current.record_id if current else None,
         )
-        decisions[ref] = decided
+        seen.groups[ref] = decided.group.int
         if current is None or not current.same_outcome(decided):
             to_save.append(decided)
     return dedup.save_decisions(to_save), kept

@@ -18,6 +18,7 @@ from types import TracebackType
 from typing import Any, Protocol, Self
 
 from import_pipeline.dedup.normalise import Evidence
+from import_pipeline.dedup.screening import Screen
 from import_pipeline.dedup.stored import ReferenceDecision
 from import_pipeline.domain.findings import (
     BatchResults,
@@ -230,6 +231,15 @@ class DedupStore(Protocol):
 
     def references_under(self, keys: Sequence[str], per_key: int) -> dict[str, list[uuid.UUID]]:
         """The references stored under each key, at most `per_key` (the oldest ids) each."""
+        ...
+
+    def screens_of(
+        self, reference_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, tuple[Screen, uuid.UUID]]:
+        """What the screening reads of each indexed reference, and its group's canonical id.
+
+        The group is the reference itself unless its decision is `duplicate`.
+        """
         ...
 
     def mark_pending(self, reference_ids: Sequence[uuid.UUID], record_id: uuid.UUID) -> None:

@@ -12,14 +12,22 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
+from psycopg.types.json import Jsonb
 
 from import_pipeline.dedup.normalise import Evidence, evidence_from_json, evidence_to_json
+from import_pipeline.dedup.screening import Screen
 from import_pipeline.dedup.stored import ReferenceDecision
-from import_pipeline.dedup.vocabulary import PENDING, STORED_DETERMINATIONS, DecidedBy
+from import_pipeline.dedup.vocabulary import (
+    PENDING,
+    STORED_DETERMINATIONS,
+    DecidedBy,
+    DuplicateDetermination,
+)
 from import_pipeline.domain.models import utc_now
 from import_pipeline.references.queries import evidence_of_references
-from import_pipeline.store.bulk import insert_for, insert_ignoring_conflicts
+from import_pipeline.store.bulk import insert_for, insert_ignoring_conflicts, psycopg_connection
 from import_pipeline.store.tables import (
     dedup_blocking_key,
     dedup_decision,
@@ -31,6 +39,41 @@ from import_pipeline.store.tables import (
 _BATCH = 5_000
 # Decisions per upsert (an executemany of rows of nine columns).
 _UPSERT_BATCH = 500
+# The evidence fields `dedup.screening.Screen` reads, in its order.
+_SCREENED = ("title", "doi", "volume", "first_page")
+DUPLICATE = str(DuplicateDetermination.DUPLICATE)
+
+
+_ROW = (
+    "reference_id",
+    "determination",
+    "canonical_reference_id",
+    "score",
+    "evidence",
+    "decided_by",
+    "record_id",
+    "created_at",
+    "updated_at",
+)
+# `save_decisions` on PostgreSQL: one statement from one binary array per column, with
+# the SQLAlchemy upsert's rules (a person's decision is replaced only by a person's).
+_POSTGRES_DECISION_UPSERT = (
+    f"INSERT INTO dedup_decision ({', '.join(_ROW)}) "
+    "SELECT * FROM unnest(%b::uuid[], %b::varchar[], %b::uuid[], %b::float8[], %b::jsonb[], "
+    "%b::varchar[], %b::uuid[], %b::timestamptz[], %b::timestamptz[]) "
+    "ON CONFLICT (reference_id) DO UPDATE SET determination = excluded.determination, "
+    "canonical_reference_id = excluded.canonical_reference_id, score = excluded.score, "
+    "evidence = excluded.evidence, decided_by = excluded.decided_by, "
+    "record_id = coalesce(excluded.record_id, dedup_decision.record_id), "
+    "updated_at = excluded.updated_at "
+    f"WHERE dedup_decision.decided_by <> '{DecidedBy.PERSON}' "
+    f"OR excluded.decided_by = '{DecidedBy.PERSON}'"
+)
+
+
+def _jsonb(document: Any) -> Jsonb:
+    """A JSON document as a psycopg JSONB parameter, dumped by orjson."""
+    return Jsonb(orjson.dumps(document).decode(), dumps=str)
 
 
 def _batches(values: Sequence[Any], size: int = _BATCH) -> list[list[Any]]:
@@ -58,6 +101,13 @@ class SqlDedupStore:
     def __init__(self, connection: sa.Connection) -> None:
         """Work in `connection`'s transaction."""
         self._connection = connection
+        self._postgres = connection.dialect.name == "postgresql"
+
+    def _raw(self, statement: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        """Run `statement` with binary (array) parameters on the psycopg connection."""
+        with psycopg_connection(self._connection).cursor() as cursor:
+            cursor.execute(statement, params, binary=True)
+            return cursor.fetchall() if cursor.description else []
 
     def evidence_of(self, reference_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Evidence]:
         """Indexed evidence (one read of `dedup_evidence`), else from the enhancements."""
@@ -78,6 +128,13 @@ class SqlDedupStore:
         """Evidence from the enhancements (`references.queries`), kept in `dedup_evidence`."""
         computed = evidence_of_references(self._connection, reference_ids)
         ordered = sorted(computed, key=str)
+        if self._postgres:
+            self._raw(
+                "INSERT INTO dedup_evidence (reference_id, evidence) "
+                "SELECT * FROM unnest(%b::uuid[], %b::jsonb[]) ON CONFLICT DO NOTHING",
+                [ordered, [_jsonb(evidence_to_json(computed[ref])) for ref in ordered]],
+            )
+            return computed
         for start in range(0, len(ordered), _UPSERT_BATCH):
             insert_ignoring_conflicts(
                 self._connection,
@@ -103,6 +160,13 @@ class SqlDedupStore:
     def add_blocking_keys(self, rows: Sequence[tuple[str, uuid.UUID]]) -> None:
         """Store (key, reference id) pairs in key order, skipping those stored already."""
         ordered = sorted(set(rows), key=lambda row: (row[0], str(row[1])))
+        if self._postgres:
+            self._raw(
+                "INSERT INTO dedup_blocking_key (key, reference_id) "
+                "SELECT * FROM unnest(%b::text[], %b::uuid[]) ON CONFLICT DO NOTHING",
+                [[key for key, _ in ordered], [ref for _, ref in ordered]],
+            )
+            return
         for start in range(0, len(ordered), _BATCH):
             insert_ignoring_conflicts(
                 self._connection,
@@ -114,6 +178,18 @@ class SqlDedupStore:
     def references_under(self, keys: Sequence[str], per_key: int) -> dict[str, list[uuid.UUID]]:
         """The references under each key, the `per_key` smallest ids of each, in id order."""
         found: dict[str, list[uuid.UUID]] = {}
+        if self._postgres:
+            # One index range per key, read only as far as `per_key` rows.
+            rows = self._raw(
+                "SELECT probe.key, found.reference_id FROM unnest(%b::text[]) AS probe(key) "
+                "CROSS JOIN LATERAL (SELECT reference_id FROM dedup_blocking_key "
+                "WHERE key = probe.key ORDER BY reference_id LIMIT %b) AS found "
+                "ORDER BY probe.key, found.reference_id",
+                [sorted(set(keys)), per_key],
+            )
+            for key, reference_id in rows:
+                found.setdefault(key, []).append(reference_id)
+            return found
         table = dedup_blocking_key
         for part in _batches(keys):
             ranked = (
@@ -127,18 +203,71 @@ class SqlDedupStore:
                 .where(table.c.key.in_(part))
                 .subquery()
             )
-            rows = self._connection.execute(
+            ranked_rows = self._connection.execute(
                 sa.select(ranked.c.key, ranked.c.reference_id)
                 .where(ranked.c.rank <= per_key)
                 .order_by(ranked.c.key, ranked.c.reference_id)
             )
-            for key, reference_id in rows:
+            for key, reference_id in ranked_rows:
                 found.setdefault(key, []).append(reference_id)
+        return found
+
+    def screens_of(
+        self, reference_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, tuple[Screen, uuid.UUID]]:
+        """What the screening reads of each indexed reference, with its group's canonical id.
+
+        Read from inside the stored evidence (`->>` on PostgreSQL's JSONB, `json_extract`
+        on SQLite) without decoding the rest; the group from the stored decision.
+        """
+        found: dict[uuid.UUID, tuple[Screen, uuid.UUID]] = {}
+        if self._postgres:
+            rows: Any = self._raw(
+                "SELECT e.reference_id, e.evidence->>'title', e.evidence->>'doi', "
+                "e.evidence->>'volume', e.evidence->>'first_page', d.determination, "
+                "d.canonical_reference_id FROM dedup_evidence AS e "
+                "LEFT JOIN dedup_decision AS d ON d.reference_id = e.reference_id "
+                "WHERE e.reference_id = ANY(%b)",
+                [list(dict.fromkeys(reference_ids))],
+            )
+        else:
+            document = dedup_evidence.c.evidence
+            rows = []
+            for part in _batches(reference_ids):
+                rows += self._connection.execute(
+                    sa.select(
+                        dedup_evidence.c.reference_id,
+                        *(document[name].as_string() for name in _SCREENED),
+                        dedup_decision.c.determination,
+                        dedup_decision.c.canonical_reference_id,
+                    )
+                    .select_from(
+                        dedup_evidence.outerjoin(
+                            dedup_decision,
+                            dedup_decision.c.reference_id == dedup_evidence.c.reference_id,
+                        )
+                    )
+                    .where(dedup_evidence.c.reference_id.in_(part))
+                ).all()
+        for ref, title, doi, volume, first_page, determination, canonical in rows:
+            group = canonical if determination == DUPLICATE and canonical is not None else ref
+            found[ref] = (Screen(title or "", doi, volume, first_page), group)
         return found
 
     def mark_pending(self, reference_ids: Sequence[uuid.UUID], record_id: uuid.UUID) -> None:
         """Insert `pending` decisions for undecided references; fill a missing record id."""
         now = utc_now()
+        if self._postgres:
+            ordered = sorted(set(reference_ids), key=str)
+            self._raw(
+                "INSERT INTO dedup_decision (reference_id, determination, score, evidence, "
+                "decided_by, record_id, created_at, updated_at) "
+                "SELECT ref, %b, 0, '{}'::jsonb, %b, %b, %b, %b FROM unnest(%b::uuid[]) AS ref "
+                "ON CONFLICT (reference_id) DO UPDATE "
+                "SET record_id = excluded.record_id WHERE dedup_decision.record_id IS NULL",
+                [PENDING, str(DecidedBy.AUTOMATIC), record_id, now, now, ordered],
+            )
+            return
         for part in _batches(sorted(reference_ids, key=str)):
             insert_ignoring_conflicts(
                 self._connection,
@@ -201,7 +330,7 @@ class SqlDedupStore:
         if not decisions:
             return 0
         now = utc_now()
-        rows = [
+        rows: list[dict[str, Any]] = [
             {
                 "reference_id": decision.reference_id,
                 "determination": decision.determination,
@@ -218,6 +347,35 @@ class SqlDedupStore:
         for row in rows:
             if row["determination"] not in STORED_DETERMINATIONS:
                 raise ValueError(f"not a stored determination: {row['determination']!r}")
+        protected = self._decided_by_a_person([row["reference_id"] for row in rows])
+        if self._postgres:
+            columns: dict[str, list[Any]] = {name: [row[name] for row in rows] for name in _ROW}
+            columns["evidence"] = [_jsonb(evidence) for evidence in columns["evidence"]]
+            self._raw(_POSTGRES_DECISION_UPSERT, list(columns.values()))
+        else:
+            self._upsert_decisions(rows)
+        return sum(
+            1
+            for row in rows
+            if row["reference_id"] not in protected or row["decided_by"] == DecidedBy.PERSON
+        )
+
+    def _decided_by_a_person(self, reference_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+        """Those of `reference_ids` whose stored decision is a person's."""
+        found: set[uuid.UUID] = set()
+        for part in _batches(reference_ids):
+            found.update(
+                self._connection.execute(
+                    sa.select(dedup_decision.c.reference_id).where(
+                        dedup_decision.c.reference_id.in_(part),
+                        dedup_decision.c.decided_by == str(DecidedBy.PERSON),
+                    )
+                ).scalars()
+            )
+        return found
+
+    def _upsert_decisions(self, rows: list[dict[str, Any]]) -> None:
+        """`save_decisions`' upsert through SQLAlchemy (SQLite)."""
         statement = insert_for(self._connection, dedup_decision)
         excluded = statement.excluded
         upsert = statement.on_conflict_do_update(
@@ -236,20 +394,8 @@ class SqlDedupStore:
                 excluded.decided_by == str(DecidedBy.PERSON),
             ),
         )
-        protected = {
-            reference_id
-            for reference_id, decision in self.decisions_of(
-                [decision.reference_id for decision in decisions]
-            ).items()
-            if decision.decided_by == DecidedBy.PERSON
-        }
         for start in range(0, len(rows), _UPSERT_BATCH):
             self._connection.execute(upsert, rows[start : start + _UPSERT_BATCH])
-        return sum(
-            1
-            for row in rows
-            if row["reference_id"] not in protected or row["decided_by"] == DecidedBy.PERSON
-        )
 
     def decision_counts(self, record_id: uuid.UUID) -> dict[str, int]:
         """The record's decisions by determination: pending, canonical, duplicate, unresolved."""
