@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from import_pipeline.dedup.normalise import Evidence, reference_evidence
 from import_pipeline.domain.findings import Found, SharedIdentifier
+from import_pipeline.store.bulk import among
 from import_pipeline.store.tables import enhancement, external_identifier, reference
 
 
@@ -67,14 +68,14 @@ def evidence_of_references(
             sa.select(
                 enhancement.c.reference_id, enhancement.c.content_hash, enhancement.c.content
             ).where(
-                enhancement.c.reference_id.in_(part),
+                among(connection, enhancement.c.reference_id, part),
                 enhancement.c.enhancement_type == "bibliographic",
             )
         ):
             contents[reference_id].append((content_hash, content))
         for reference_id, doi in connection.execute(
             sa.select(external_identifier.c.reference_id, external_identifier.c.identifier).where(
-                external_identifier.c.reference_id.in_(part),
+                among(connection, external_identifier.c.reference_id, part),
                 external_identifier.c.identifier_type == "doi",
             )
         ):

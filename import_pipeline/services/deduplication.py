@@ -23,7 +23,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
@@ -243,9 +243,11 @@ def _decide_chunk(seen: _Seen, chunk: Sequence[uuid.UUID], per_key: int) -> tupl
     seen.read_screens({other for others in older.values() for other in others})
     screened: dict[int, tuple[list[int], list[bool]]] = {}
     for ref, found in older.items():
-        others = [other for other in found if other in seen.screens]
-        screens = [seen.screens[other] for other in others]
-        screened[ref] = (others, worth_scoring_many(evidence[ref], screens))
+        others, maybe = found, [seen.screens.get(other) for other in found]
+        if not all(maybe):  # a reference under a key whose evidence is gone
+            others = [other for other, screen in zip(found, maybe, strict=True) if screen]
+            maybe = [screen for screen in maybe if screen]
+        screened[ref] = (others, worth_scoring_many(evidence[ref], cast(list[Screen], maybe)))
     seen.evidence_of(
         sorted(
             {
@@ -265,11 +267,13 @@ def _decide_chunk(seen: _Seen, chunk: Sequence[uuid.UUID], per_key: int) -> tupl
             kept += 1
             seen.groups[ref] = current.group.int
             continue
-        others_all, worth_all = screened.get(ref, ([], []))
-        keep = [p for p, other in enumerate(others_all) if seen.groups[other] != ref]
-        others = [others_all[p] for p in keep]
+        others, worth = screened.get(ref, ([], []))
         groups = [seen.groups[other] for other in others]
-        chosen = to_score(groups, [worth_all[p] for p in keep])
+        if ref in groups:  # a person made an older reference a duplicate of this one
+            keep = [p for p, group in enumerate(groups) if group != ref]
+            others, worth = [others[p] for p in keep], [worth[p] for p in keep]
+            groups = [groups[p] for p in keep]
+        chosen = to_score(groups, worth) if True in worth else []
         full = seen.evidence_of([others[p] for p in chosen])
         candidates = [
             Candidate(uuid.UUID(int=others[p]), uuid.UUID(int=groups[p]), full[others[p]])

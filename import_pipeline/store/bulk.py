@@ -41,3 +41,16 @@ def insert_ignoring_conflicts(
 def psycopg_connection(connection: sa.Connection) -> Any:
     """The psycopg connection under a SQLAlchemy connection (same transaction)."""
     return connection.connection.driver_connection
+
+
+def among(
+    connection: sa.Connection, column: sa.ColumnElement[Any], values: Sequence[Any]
+) -> sa.ColumnElement[bool]:
+    """`column IN (values)`; on PostgreSQL `column = ANY(array)`, one parameter for all.
+
+    psycopg parses a statement's placeholders each time it is sent: thousands of them
+    (one per value of a long IN list) cost more than the look-up itself.
+    """
+    if connection.dialect.name == "postgresql":
+        return column == sa.any_(sa.literal(list(values), postgresql.ARRAY(column.type)))
+    return column.in_(values)

@@ -27,7 +27,12 @@ from import_pipeline.dedup.vocabulary import (
 )
 from import_pipeline.domain.models import utc_now
 from import_pipeline.references.queries import evidence_of_references
-from import_pipeline.store.bulk import insert_for, insert_ignoring_conflicts, psycopg_connection
+from import_pipeline.store.bulk import (
+    among,
+    insert_for,
+    insert_ignoring_conflicts,
+    psycopg_connection,
+)
 from import_pipeline.store.tables import (
     dedup_blocking_key,
     dedup_decision,
@@ -115,7 +120,7 @@ class SqlDedupStore:
         for part in _batches(reference_ids):
             rows = self._connection.execute(
                 sa.select(dedup_evidence.c.reference_id, dedup_evidence.c.evidence).where(
-                    dedup_evidence.c.reference_id.in_(part)
+                    among(self._connection, dedup_evidence.c.reference_id, part)
                 )
             )
             found.update((ref, evidence_from_json(data)) for ref, data in rows)
@@ -152,14 +157,15 @@ class SqlDedupStore:
         found: set[uuid.UUID] = set()
         for part in _batches(reference_ids):
             rows = self._connection.execute(
-                sa.select(reference.c.id).where(reference.c.id.in_(part))
+                sa.select(reference.c.id).where(among(self._connection, reference.c.id, part))
             )
             found.update(rows.scalars())
         return found
 
     def add_blocking_keys(self, rows: Sequence[tuple[str, uuid.UUID]]) -> None:
         """Store (key, reference id) pairs in key order, skipping those stored already."""
-        ordered = sorted(set(rows), key=lambda row: (row[0], str(row[1])))
+        # Key order, then id order (`UUID.int` orders as str() does, without formatting).
+        ordered = sorted(set(rows), key=lambda row: (row[0], row[1].int))
         if self._postgres:
             self._raw(
                 "INSERT INTO dedup_blocking_key (key, reference_id) "
@@ -247,7 +253,7 @@ class SqlDedupStore:
                             dedup_decision.c.reference_id == dedup_evidence.c.reference_id,
                         )
                     )
-                    .where(dedup_evidence.c.reference_id.in_(part))
+                    .where(among(self._connection, dedup_evidence.c.reference_id, part))
                 ).all()
         for ref, title, doi, volume, first_page, determination, canonical in rows:
             group = canonical if determination == DUPLICATE and canonical is not None else ref
@@ -291,7 +297,7 @@ class SqlDedupStore:
             self._connection.execute(
                 sa.update(dedup_decision)
                 .where(
-                    dedup_decision.c.reference_id.in_(part),
+                    among(self._connection, dedup_decision.c.reference_id, part),
                     dedup_decision.c.record_id.is_(None),
                 )
                 .values(record_id=record_id)
@@ -316,7 +322,9 @@ class SqlDedupStore:
         found: dict[uuid.UUID, ReferenceDecision] = {}
         for part in _batches(reference_ids):
             rows = self._connection.execute(
-                sa.select(dedup_decision).where(dedup_decision.c.reference_id.in_(part))
+                sa.select(dedup_decision).where(
+                    among(self._connection, dedup_decision.c.reference_id, part)
+                )
             )
             found.update((row.reference_id, _decision(row)) for row in rows)
         return found
@@ -367,7 +375,7 @@ class SqlDedupStore:
             found.update(
                 self._connection.execute(
                     sa.select(dedup_decision.c.reference_id).where(
-                        dedup_decision.c.reference_id.in_(part),
+                        among(self._connection, dedup_decision.c.reference_id, part),
                         dedup_decision.c.decided_by == str(DecidedBy.PERSON),
                     )
                 ).scalars()

@@ -4,9 +4,11 @@ SQLite gets WAL, foreign keys, a busy timeout and `BEGIN IMMEDIATE` transactions
 that concurrent writers queue instead of failing; PostgreSQL uses psycopg 3.
 """
 
+import json
 from pathlib import Path
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -47,6 +49,18 @@ def _make_folder(folder: Path) -> None:
         ) from None
 
 
+def _load_json(document: str | bytes) -> Any:
+    """A JSON column's value, decoded by orjson (several times faster than `json`).
+
+    Source lines are decoded by orjson too (`domain.parsing`), so a document reads back
+    as it was written. Anything orjson refuses falls back to `json`.
+    """
+    try:
+        return orjson.loads(document)
+    except orjson.JSONDecodeError:
+        return json.loads(document)
+
+
 def create_db_engine(url: str, *, read_only: bool = False) -> sa.Engine:
     """Create an engine for `url`; raise `DatabaseConfigError` with the reason if it is bad.
 
@@ -61,7 +75,7 @@ def create_db_engine(url: str, *, read_only: bool = False) -> sa.Engine:
     if backend == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             _make_folder(Path(parsed.database).parent)
-        engine = sa.create_engine(parsed)
+        engine = sa.create_engine(parsed, json_deserializer=_load_json)
         sa.event.listen(engine, "connect", _on_sqlite_connect)
         sa.event.listen(engine, "begin", _on_sqlite_begin_read if read_only else _on_sqlite_begin)
         return engine
@@ -77,6 +91,7 @@ def create_db_engine(url: str, *, read_only: bool = False) -> sa.Engine:
             pool_size=4,
             max_overflow=4,
             connect_args={"prepare_threshold": None},
+            json_deserializer=_load_json,
         )
     raise DatabaseConfigError(
         f"unsupported database {backend!r} in {parsed.render_as_string(hide_password=True)}: "
