@@ -7,12 +7,15 @@ each in chunks of one unit of work:
    enhancements and kept, its blocking keys (`dedup.blocking.index_keys`) are stored,
    and it gets a `pending` decision naming the record, unless it has a decision already.
 2. *Decide*: in reference-id order (ids are time-ordered, so this is the order the
-   references were created in), each reference is decided by `dedup.decide` against the
-   references stored under its probe keys that are older than it, each taken with the
-   canonical reference of its group. A decision depends only on older references and
-   their decisions, which are made first, so re-running the step decides the same and
-   writes nothing (a decision is saved only when it changes). A person's decision and
-   the import's contested-identifier decision are kept as they are.
+   references were created in), each reference is decided against the references
+   stored under its probe keys that are older than it, each taken with the canonical
+   reference of its group: all of them screened at once (`dedup.screening`), those
+   worth it scored (`dedup.decide_among`, the same answer as `dedup.decide` over all).
+   A decision depends only on older references and their decisions, which are made
+   first, so re-running the step decides the same and writes nothing (a decision is
+   saved only when it changes). A person's decision and the import's
+   contested-identifier decision are kept as they are. What a run reads (keys,
+   candidates' screens, groups, evidence) is kept across its chunks (`_Seen`), bounded.
 
 A person's decision is recorded by `record_person_decision` (the CLI's `decide`, the
 API's decision route); it is never replaced by an automatic one (the store's upsert
