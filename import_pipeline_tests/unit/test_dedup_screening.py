@@ -12,9 +12,9 @@ import orjson
 import pytest
 
 from import_pipeline.dedup.normalise import Evidence, evidence_from_content
-from import_pipeline.dedup.vocabulary import DuplicateDetermination
 from import_pipeline.dedup.scoring import score_pair, worth_scoring
 from import_pipeline.dedup.screening import screen_of, worth_scoring_many
+from import_pipeline.dedup.vocabulary import DuplicateDetermination
 from import_pipeline_tests.data_files import real_file
 
 SAMPLE = 400
