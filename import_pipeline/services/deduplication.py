@@ -22,6 +22,7 @@ API's decision route); it is never replaced by an automatic one (the store's ups
 refuses it too).
 """
 
+import bisect
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -227,6 +228,15 @@ class _Seen:
         return {ref: self.evidence[ref] for ref in references if ref in self.evidence}
 
 
+def _older_than(reference: int, found: list[list[int]]) -> list[int]:
+    """The ids below `reference` in any of the ascending lists `found`, once each, ascending."""
+    parts = [ids[: bisect.bisect_left(ids, reference)] for ids in found]
+    parts = [part for part in parts if part]
+    if len(parts) == 1:
+        return parts[0]
+    return sorted(set().union(*parts))
+
+
 def _decide_chunk(seen: _Seen, chunk: Sequence[uuid.UUID], per_key: int) -> tuple[int, int]:
     """Decide a chunk of references (ascending ids); returns (changed, kept).
 
@@ -239,9 +249,8 @@ def _decide_chunk(seen: _Seen, chunk: Sequence[uuid.UUID], per_key: int) -> tupl
     evidence = seen.evidence_of([ref.int for ref in chunk])
     probes = {ref: probe_keys(known) for ref, known in evidence.items()}
     seen.read_keys({key for keys in probes.values() for key in keys}, per_key)
-    older: dict[int, list[int]] = {
-        ref: sorted({other for key in keys for other in seen.under[key] if other < ref})
-        for ref, keys in probes.items()
+    older = {
+        ref: _older_than(ref, [seen.under[key] for key in keys]) for ref, keys in probes.items()
     }
     seen.read_screens({other for others in older.values() for other in others})
     screened: dict[int, tuple[list[int], list[bool]]] = {}
