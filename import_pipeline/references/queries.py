@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from import_pipeline.dedup.normalise import Evidence, reference_evidence
 from import_pipeline.domain.findings import Found, SharedIdentifier
-from import_pipeline.store.bulk import among
+from import_pipeline.store.bulk import among, index_probes
 from import_pipeline.store.tables import enhancement, external_identifier, reference
 
 
@@ -62,29 +62,39 @@ def evidence_of_references(
     contents: defaultdict[uuid.UUID, list[tuple[str, Mapping[str, Any]]]] = defaultdict(list)
     dois: defaultdict[uuid.UUID, list[str]] = defaultdict(list)
     ids = list(dict.fromkeys(reference_ids))
-    for start in range(0, len(ids), _LOOKUP_BATCH):
-        part = ids[start : start + _LOOKUP_BATCH]
-        for reference_id, content_hash, content in connection.execute(
-            sa.select(
-                enhancement.c.reference_id, enhancement.c.content_hash, enhancement.c.content
-            ).where(
-                among(connection, enhancement.c.reference_id, part),
-                enhancement.c.enhancement_type == "bibliographic",
-            )
-        ):
-            contents[reference_id].append((content_hash, content))
-        for reference_id, doi in connection.execute(
-            sa.select(external_identifier.c.reference_id, external_identifier.c.identifier).where(
-                among(connection, external_identifier.c.reference_id, part),
-                external_identifier.c.identifier_type == "doi",
-            )
-        ):
-            dois[reference_id].append(doi)
+    with index_probes(connection):
+        for start in range(0, len(ids), _LOOKUP_BATCH):
+            _read_evidence_rows(connection, ids[start : start + _LOOKUP_BATCH], contents, dois)
     return {
         reference_id: reference_evidence(contents.get(reference_id, ()), dois.get(reference_id, ()))
         for reference_id in ids
         if reference_id in contents or reference_id in dois
     }
+
+
+def _read_evidence_rows(
+    connection: sa.Connection,
+    part: Sequence[uuid.UUID],
+    contents: defaultdict[uuid.UUID, list[tuple[str, Mapping[str, Any]]]],
+    dois: defaultdict[uuid.UUID, list[str]],
+) -> None:
+    """Add the bibliographic enhancements and DOIs of the references `part` to the maps."""
+    for reference_id, content_hash, content in connection.execute(
+        sa.select(
+            enhancement.c.reference_id, enhancement.c.content_hash, enhancement.c.content
+        ).where(
+            among(connection, enhancement.c.reference_id, part),
+            enhancement.c.enhancement_type == "bibliographic",
+        )
+    ):
+        contents[reference_id].append((content_hash, content))
+    for reference_id, doi in connection.execute(
+        sa.select(external_identifier.c.reference_id, external_identifier.c.identifier).where(
+            among(connection, external_identifier.c.reference_id, part),
+            external_identifier.c.identifier_type == "doi",
+        )
+    ):
+        dois[reference_id].append(doi)
 
 
 # Types whose canonical form a stored value can drift from in a way SQL can undo.

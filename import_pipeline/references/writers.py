@@ -8,18 +8,16 @@ binary COPY where no conflict is possible (new references and their enhancements
 """
 
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import Any, NamedTuple, Protocol
 
 import orjson
-import psycopg
 import sqlalchemy as sa
 from psycopg.types.json import Jsonb
 
 from import_pipeline.dedup.normalise import Evidence
 from import_pipeline.references.queries import evidence_of_references
-from import_pipeline.store.bulk import insert_ignoring_conflicts, psycopg_connection
+from import_pipeline.store.bulk import index_probes, insert_ignoring_conflicts, psycopg_connection
 from import_pipeline.store.tables import enhancement, external_identifier, reference
 
 # Keys per look-up statement of the portable writer; keeps SQLite under its parameter limit.
@@ -159,7 +157,7 @@ class PostgresWriter:
 
     def lookup_owners(self, keys: Sequence[str]) -> dict[str, uuid.UUID]:
         """The reference owning each key that exists already (one statement)."""
-        with self.raw.cursor() as cursor, _index_probes(cursor):
+        with index_probes(self.connection), self.raw.cursor() as cursor:
             cursor.execute(
                 "SELECT identifier_key, reference_id FROM external_identifier "
                 "WHERE identifier_key = ANY(%b)",
@@ -174,7 +172,7 @@ class PostgresWriter:
         """(reference id, content hash) of the enhancements these references have."""
         if not reference_ids:
             return set()
-        with self.raw.cursor() as cursor, _index_probes(cursor):
+        with index_probes(self.connection), self.raw.cursor() as cursor:
             cursor.execute(
                 "SELECT reference_id, content_hash FROM enhancement WHERE reference_id = ANY(%b)",
                 [list(reference_ids)],
@@ -251,24 +249,6 @@ class PostgresWriter:
                 _columns(rows),
                 binary=True,
             )
-
-
-@contextmanager
-def _index_probes(cursor: psycopg.Cursor[Any]) -> Iterator[None]:
-    """Plan the statements in the block as index look-ups, never as sequential scans.
-
-    The look-ups probe a few thousand keys in tables of millions of rows. Without
-    statistics (autovacuum off, or not yet run after a bulk load) PostgreSQL guesses
-    that each reference id matches 0.5% of `enhancement` and picks (parallel)
-    sequential scans of the whole table for every chunk: at 1M lines that made each
-    batch three times slower than the first. The setting is local to the transaction
-    and restored after the block. Not after a failed statement: the transaction is
-    aborted then, a `SET` would only fail with `InFailedSqlTransaction` and hide the
-    real error, and the rollback that follows restores the setting anyway.
-    """
-    cursor.execute("SET LOCAL enable_seqscan = off")
-    yield
-    cursor.execute("SET LOCAL enable_seqscan = on")
 
 
 def _columns(rows: Sequence[tuple[Any, ...]]) -> list[list[Any]]:

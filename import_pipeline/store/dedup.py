@@ -29,6 +29,7 @@ from import_pipeline.domain.models import utc_now
 from import_pipeline.references.queries import evidence_of_references
 from import_pipeline.store.bulk import (
     among,
+    index_probes,
     insert_for,
     insert_ignoring_conflicts,
     psycopg_connection,
@@ -110,20 +111,24 @@ class SqlDedupStore:
 
     def _raw(self, statement: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         """Run `statement` with binary (array) parameters on the psycopg connection."""
-        with psycopg_connection(self._connection).cursor() as cursor:
+        with (
+            index_probes(self._connection),
+            psycopg_connection(self._connection).cursor() as cursor,
+        ):
             cursor.execute(statement, params, binary=True)
             return cursor.fetchall() if cursor.description else []
 
     def evidence_of(self, reference_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Evidence]:
         """Indexed evidence (one read of `dedup_evidence`), else from the enhancements."""
         found: dict[uuid.UUID, Evidence] = {}
-        for part in _batches(reference_ids):
-            rows = self._connection.execute(
-                sa.select(dedup_evidence.c.reference_id, dedup_evidence.c.evidence).where(
-                    among(self._connection, dedup_evidence.c.reference_id, part)
+        with index_probes(self._connection):
+            for part in _batches(reference_ids):
+                rows = self._connection.execute(
+                    sa.select(dedup_evidence.c.reference_id, dedup_evidence.c.evidence).where(
+                        among(self._connection, dedup_evidence.c.reference_id, part)
+                    )
                 )
-            )
-            found.update((ref, evidence_from_json(data)) for ref, data in rows)
+                found.update((ref, evidence_from_json(data)) for ref, data in rows)
         missing = [ref for ref in dict.fromkeys(reference_ids) if ref not in found]
         if missing:
             found |= evidence_of_references(self._connection, missing)
@@ -320,13 +325,14 @@ class SqlDedupStore:
     ) -> dict[uuid.UUID, ReferenceDecision]:
         """The stored decision of each of `reference_ids` that has one."""
         found: dict[uuid.UUID, ReferenceDecision] = {}
-        for part in _batches(reference_ids):
-            rows = self._connection.execute(
-                sa.select(dedup_decision).where(
-                    among(self._connection, dedup_decision.c.reference_id, part)
+        with index_probes(self._connection):
+            for part in _batches(reference_ids):
+                rows = self._connection.execute(
+                    sa.select(dedup_decision).where(
+                        among(self._connection, dedup_decision.c.reference_id, part)
+                    )
                 )
-            )
-            found.update((row.reference_id, _decision(row)) for row in rows)
+                found.update((row.reference_id, _decision(row)) for row in rows)
         return found
 
     def save_decisions(self, decisions: Sequence[ReferenceDecision]) -> int:
@@ -371,15 +377,16 @@ class SqlDedupStore:
     def _decided_by_a_person(self, reference_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
         """Those of `reference_ids` whose stored decision is a person's."""
         found: set[uuid.UUID] = set()
-        for part in _batches(reference_ids):
-            found.update(
-                self._connection.execute(
-                    sa.select(dedup_decision.c.reference_id).where(
-                        among(self._connection, dedup_decision.c.reference_id, part),
-                        dedup_decision.c.decided_by == str(DecidedBy.PERSON),
-                    )
-                ).scalars()
-            )
+        with index_probes(self._connection):
+            for part in _batches(reference_ids):
+                found.update(
+                    self._connection.execute(
+                        sa.select(dedup_decision.c.reference_id).where(
+                            among(self._connection, dedup_decision.c.reference_id, part),
+                            dedup_decision.c.decided_by == str(DecidedBy.PERSON),
+                        )
+                    ).scalars()
+                )
         return found
 
     def _upsert_decisions(self, rows: list[dict[str, Any]]) -> None:
