@@ -13,6 +13,7 @@ process, and the Dagster overhead (command wall time minus time spent in batches
 """
 
 import argparse
+import ctypes
 import json
 import os
 import resource
@@ -75,8 +76,47 @@ IMPORT_CPU_SECONDS: list[float] = []
 
 
 def _children_cpu() -> float:
+    _reap_orphans()
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
+
+
+_PR_SET_CHILD_SUBREAPER = 36  # linux/prctl.h
+
+
+def become_subreaper() -> None:
+    """Adopt the command's orphaned descendants, so that their CPU is counted too.
+
+    The batch workers' forkserver outlives the command by a moment and is never waited
+    for by it; as an orphan it would be reaped by init, its CPU (and its workers') lost
+    to `RUSAGE_CHILDREN`. A subreaper adopts it instead, and `_reap_orphans` waits for it.
+    """
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+def _reap_orphans(timeout: float = 10.0) -> None:
+    """Wait for the adopted forkservers (each exits a moment after its command)."""
+    me = os.getpid()
+    adopted = []
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            command = (entry / "cmdline").read_bytes()
+        except (OSError, IndexError):
+            continue
+        if int(stat[1]) == me and b"multiprocessing.forkserver" in command:
+            adopted.append(int(entry.name))
+    deadline = time.monotonic() + timeout
+    for pid in adopted:
+        while time.monotonic() < deadline:
+            try:
+                if os.waitpid(pid, os.WNOHANG)[0]:
+                    break
+            except ChildProcessError:
+                break
+            time.sleep(0.05)
 
 
 def run_import(
@@ -145,6 +185,7 @@ def main() -> None:
     parser.add_argument("--out-dir", type=Path, default=OUT, help="where generated files go")
     parser.add_argument("--db-prefix", default="bench", help="prefix of the databases made")
     args = parser.parse_args()
+    become_subreaper()
 
     shaped = "" if args.shape == "default" else f"_{args.shape}"
     source = args.out_dir / f"bench_{args.lines}_{args.seed}{shaped}.jsonl"

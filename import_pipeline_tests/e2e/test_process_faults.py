@@ -74,13 +74,19 @@ def live_processes():
             yield int(entry.name), int(fields[1]), int(fields[3]), command
 
 
-def spawned_children_of(pid):
-    """Pids of the live processes that `pid` started with multiprocessing's spawn."""
-    return [
+def batch_workers_of(pid):
+    """Pids of the live batch workers of `pid`: the children of its multiprocessing forkserver.
+
+    Batch workers are forked by a forkserver that `pid` started (`batch_workers`); a
+    worker carries the forkserver's command line, so it is told apart by its parent.
+    """
+    processes = list(live_processes())
+    servers = {
         child
-        for child, parent, _, command in live_processes()
-        if parent == pid and b"spawn_main" in command
-    ]
+        for child, parent, _, command in processes
+        if parent == pid and b"multiprocessing.forkserver" in command
+    }
+    return [child for child, parent, _, _ in processes if parent in servers]
 
 
 def session_members(session_id):
@@ -135,7 +141,7 @@ def test_a_killed_batch_worker_is_retried_by_the_run_itself(pg_engine, postgres_
 
     def kill_one_worker():
         wait_for_results(pg_engine, 200)
-        workers = spawned_children_of(os.getpid())
+        workers = batch_workers_of(os.getpid())
         if workers:
             os.kill(workers[0], signal.SIGKILL)
             killed.append(workers[0])
