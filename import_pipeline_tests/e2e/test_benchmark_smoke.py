@@ -47,7 +47,7 @@ def test_benchmark_runs_at_smoke_size(postgres_template, tmp_path):
     for row in (
         "baseline raw COPY",
         "ratio pipeline / baseline",
-        "peak RSS of the largest process",
+        "peak RSS of the command's largest process",
         "time in batches / Dagster overhead",
         "re-import speed-up",
         "dlt default load (peer)",  # its figures, or why it was skipped (no bench group)
