@@ -41,6 +41,10 @@ class ParsedLine:
     visibility: str = "public"
     dropped: tuple[str, ...] = field(default=())
     failure: str | None = None
+    source_bytes: int = 0
+    """Length of the source line (bytes, or characters when read as text) when it was
+    parsed into identifiers and enhancements: what it weighs in memory (0 for a failed
+    line, which keeps nothing of it)."""
 
     @property
     def status(self) -> ImportResultStatus:
@@ -114,4 +118,5 @@ def parse_line(line_number: int, text: bytes | str) -> ParsedLine:
         enhancements=tuple(enhancements),
         visibility=str(visibility),
         dropped=tuple(dropped),
+        source_bytes=len(text),
     )
