@@ -47,7 +47,7 @@ _BATCH = 5_000
 _UPSERT_BATCH = 500
 # The evidence fields `dedup.screening.Screen` reads, in its order.
 _SCREENED = ("title", "doi", "volume", "first_page")
-DUPLICATE = str(DuplicateDetermination.DUPLICATE)
+_DUPLICATE = str(DuplicateDetermination.DUPLICATE)
 
 
 _ROW = (
@@ -234,9 +234,9 @@ class SqlDedupStore:
         found: dict[uuid.UUID, tuple[Screen, uuid.UUID]] = {}
         if self._postgres:
             rows: Any = self._raw(
-                "SELECT e.reference_id, e.evidence->>'title', e.evidence->>'doi', "
-                "e.evidence->>'volume', e.evidence->>'first_page', d.determination, "
-                "d.canonical_reference_id FROM dedup_evidence AS e "
+                "SELECT e.reference_id, "
+                + "".join(f"e.evidence->>'{name}', " for name in _SCREENED)
+                + "d.determination, d.canonical_reference_id FROM dedup_evidence AS e "
                 "LEFT JOIN dedup_decision AS d ON d.reference_id = e.reference_id "
                 "WHERE e.reference_id = ANY(%b)",
                 [list(dict.fromkeys(reference_ids))],
@@ -261,7 +261,7 @@ class SqlDedupStore:
                     .where(among(self._connection, dedup_evidence.c.reference_id, part))
                 ).all()
         for ref, title, doi, volume, first_page, determination, canonical in rows:
-            group = canonical if determination == DUPLICATE and canonical is not None else ref
+            group = canonical if determination == _DUPLICATE and canonical is not None else ref
             found[ref] = (Screen(title or "", doi, volume, first_page), group)
         return found
 
