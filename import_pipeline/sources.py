@@ -51,6 +51,7 @@ __all__ = [
     "SourceUnreadableError",
     "check_file_fingerprint",
     "count_lines",
+    "count_lines_and_offsets",
     "fingerprint_file",
     "iter_source_lines",
     "local_path",
@@ -163,6 +164,7 @@ def _read_lines(  # noqa: PLR0917 (private helper of iter_source_lines)
     transfer: HttpTransfer | None,
     *,
     check_range_end: bool,
+    offset: int | None = None,
 ) -> Iterator[tuple[int, bytes]]:
     line_number = 0
     # With a fingerprint, a range must not end early: its last line must be reached, and
@@ -170,7 +172,11 @@ def _read_lines(  # noqa: PLR0917 (private helper of iter_source_lines)
     end = line_end if check_range_end else None
     try:
         with open_source(storage_url, max_bytes, peer_check, transfer) as stream:
-            for line_number, line in enumerate(stream, start=1):
+            start = 1
+            if offset and first > 1 and stream.seekable():
+                stream.seek(offset)  # the start of line `first`
+                start, line_number = first, first - 1
+            for line_number, line in enumerate(stream, start=start):
                 if line_number < first:
                     continue
                 if line_end is not None and line_number > line_end:
@@ -205,8 +211,13 @@ def iter_source_lines(
     fingerprint: SourceFingerprint | None = None,
     on_fingerprint: FingerprintCallback | None = None,
     http_limits: HttpLimits | None = None,
+    offset: int | None = None,
 ) -> Iterator[tuple[int, bytes]]:
     """Yield `(line_number, line)` for the non-blank lines in `[line_start, line_end]`.
+
+    `offset`, where `line_start` begins in a local source's decompressed bytes (found
+    when the batch was planned: `count_lines_and_offsets`), lets the reading start there
+    instead of reading every line before the range.
 
     `peer_check` vets each HTTP(S) connection's peer address (see `open_source`).
 
@@ -235,6 +246,7 @@ def iter_source_lines(
                 peer_check,
                 transfer,
                 check_range_end=fingerprint is not None,
+                offset=offset if transfer is None else None,
             ):
                 next_line = line_number + 1
                 yield line_number, line
@@ -285,15 +297,55 @@ def check_file_fingerprint(
 
 def count_lines(storage_url: str) -> int:
     """The number of lines in a source (blank ones included): one streaming pass."""
+    return count_lines_and_offsets(storage_url, every=0)[0]
+
+
+def count_lines_and_offsets(storage_url: str, every: int) -> tuple[int, list[int]]:
+    """The lines of a source (blank ones included), and where lines 1, 1 + `every`, ... start.
+
+    One streaming pass, in blocks. The offsets count the source's decompressed bytes (a
+    plain file's: positions to `seek` to, so that a batch of a late line range does not
+    read every line before it); none with `every` 0.
+    """
     total = 0
+    position = 0
+    offsets = [0] if every > 0 else []
     ends_without_newline = False
     try:
         with open_source(storage_url) as stream:
             while block := stream.read(1 << 20):
-                total += block.count(b"\n")
+                newlines = block.count(b"\n")
+                if every > 0 and total + newlines >= len(offsets) * every:
+                    offsets += _starts_in_block(block, total, position, every, len(offsets))
+                total += newlines
+                position += len(block)
                 ends_without_newline = not block.endswith(b"\n")
     except (gzip.BadGzipFile, EOFError, zlib.error) as error:
         raise SourceUnreadableError(f"{storage_url}: corrupt gzip data ({error})") from None
     except OSError as error:
         raise SourceUnreadableError(f"{storage_url}: read failed ({error})") from None
-    return total + (1 if ends_without_newline else 0)
+    lines = total + (1 if ends_without_newline else 0)
+    return lines, [offset for index, offset in enumerate(offsets) if index * every < lines]
+
+
+def _starts_in_block(
+    block: bytes, lines_before: int, position: int, every: int, known: int
+) -> list[int]:
+    """Offsets of the lines `known * every + 1`, ... whose preceding newline is in `block`.
+
+    Line `n * every + 1` starts after newline number `n * every` of the source; the
+    block, at `position`, holds the newlines after the first `lines_before`. Only the
+    newlines up to the last wanted one are looked for.
+    """
+    found = []
+    at = -1
+    seen = lines_before
+    wanted = known * every
+    last = lines_before + block.count(b"\n")
+    while wanted <= last:
+        for _ in range(wanted - seen):
+            at = block.find(b"\n", at + 1)
+        seen = wanted
+        found.append(position + at + 1)
+        wanted += every
+    return found

@@ -210,12 +210,13 @@ class MemoryImportStore:
         raise NotImplementedError
 
     def save_batch(self, batch: ImportBatch) -> None:
-        """Write the batch's range, status, failure details, source lines and update time."""
+        """Write the batch's range and offset, status, failure details, source lines, update time."""
         stored = self.data.batches[batch.id]
         self.data.batches[batch.id] = stored.model_copy(
             update={
                 "line_start": batch.line_start,
                 "line_end": batch.line_end,
+                "source_offset": batch.source_offset,
                 "status": batch.status,
                 "failure_details": batch.failure_details,
                 "source_lines": batch.source_lines,

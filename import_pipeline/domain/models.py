@@ -203,6 +203,15 @@ class ImportBatch(BaseModel):
         "after its range was read through; None before, when its source failed, and for "
         "batches settled before the count was kept.",
     )
+    source_offset: int | None = Field(
+        default=None,
+        ge=0,
+        exclude=True,  # internal, as the fingerprint
+        description="Where the batch's first line starts in its local source's "
+        "decompressed bytes, found when the batch was planned, so that reading starts "
+        "there; None for a whole source, an http(s) one, and batches planned before "
+        "offsets were kept.",
+    )
     created_at: datetime.datetime = Field(default_factory=utc_now, description="Registered at.")
     updated_at: datetime.datetime = Field(default_factory=utc_now, description="Last change at.")
 

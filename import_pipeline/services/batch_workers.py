@@ -82,6 +82,7 @@ def run_shard(task: ShardTask) -> ShardOutcome:
             task.batch.line_start,
             task.batch.line_end,
             max_bytes=task.http_max_bytes,
+            offset=task.batch.source_offset,
         )
         pipeline = ChunkPipeline(task.units, task.batch, report, writers=1)
         parsed = _own_lines(lines, task, report)

@@ -21,7 +21,7 @@ from import_pipeline.domain.errors import (
 from import_pipeline.domain.models import ImportBatch
 from import_pipeline.domain.statuses import ImportBatchStatus, ImportRecordStatus
 from import_pipeline.services.unit_of_work import ImportStore, UnitOfWorkFactory
-from import_pipeline.sources import count_lines, fingerprint_file, local_path
+from import_pipeline.sources import count_lines_and_offsets, fingerprint_file, local_path
 from import_pipeline.store.imports import unfinished
 
 
@@ -37,20 +37,23 @@ def _split(imports: ImportStore, batch: ImportBatch, batch_size: int) -> list[Im
     """Give a whole-source batch its first range and add batches for the others.
 
     Every range carries the file's fingerprint, taken before its lines are counted: a
-    change during the count shows as a change when the batches are read.
+    change during the count shows as a change when the batches are read. The count also
+    finds where each range starts, so that its batch reads from there.
     """
     try:
         fingerprint = fingerprint_file(batch.storage_url)  # before counting: see the module
-        total = count_lines(batch.storage_url)
+        total, offsets = count_lines_and_offsets(batch.storage_url, every=batch_size)
     except SourceUnreadableError as error:
         imports.save_batch(batch.moved_to(ImportBatchStatus.FAILED, str(error)))
         return []
     ranges = line_ranges(total, batch_size) or [(1, 1)]
+    offsets = offsets or [0]  # one per range: where its first line starts
     first = batch.model_copy(
         update={
             "line_start": ranges[0][0],
             "line_end": ranges[0][1],
             "source_fingerprint": fingerprint,
+            "source_offset": offsets[0],
         }
     )
     imports.save_batch(first)
@@ -62,8 +65,9 @@ def _split(imports: ImportStore, batch: ImportBatch, batch_size: int) -> list[Im
             line_start=start,
             line_end=end,
             source_fingerprint=fingerprint,
+            source_offset=offset,
         )
-        for start, end in ranges[1:]
+        for (start, end), offset in zip(ranges[1:], offsets[1:], strict=True)
     ]
     imports.add_batches(rest)
     return [first, *rest]

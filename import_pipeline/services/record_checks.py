@@ -131,6 +131,7 @@ def _lines_counted_now(batch: ImportBatch) -> tuple[int | None, str]:
             batch.line_start,
             batch.line_end,
             fingerprint=batch.source_fingerprint,
+            offset=batch.source_offset,
         )
         return sum(1 for _ in lines), ""
     except SourceUnreadableError as error:

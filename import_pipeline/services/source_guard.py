@@ -95,6 +95,7 @@ class SourceGuard:
                 fingerprint=self._fingerprint,
                 on_fingerprint=self._record,
                 http_limits=limits,
+                offset=batch.source_offset,
             )
         except SourceUnreadableError as error:
             self._failure = str(error)

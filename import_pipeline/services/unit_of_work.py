@@ -98,7 +98,7 @@ class ImportStore(Protocol):
         ...
 
     def save_batch(self, batch: ImportBatch) -> None:
-        """Write a batch's range, status, failure details, source lines and update time."""
+        """Write a batch's range and offset, status, failure details, source lines, update time."""
         ...
 
     def save_source_fingerprint(self, batch_id: uuid.UUID, fingerprint: SourceFingerprint) -> None:

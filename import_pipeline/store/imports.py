@@ -241,13 +241,14 @@ class ImportRepository:
         return found
 
     def save_batch(self, batch: ImportBatch) -> None:
-        """Write a batch's range, status, failure details, source lines and update time."""
+        """Write a batch's range and offset, status, failure details, source lines, update time."""
         self.connection.execute(
             sa.update(import_batch)
             .where(import_batch.c.id == batch.id)
             .values(
                 line_start=batch.line_start,
                 line_end=batch.line_end,
+                source_offset=batch.source_offset,
                 status=batch.status,
                 failure_details=batch.failure_details,
                 source_lines=batch.source_lines,
@@ -488,6 +489,7 @@ def _batch_row(batch: ImportBatch) -> dict[str, Any]:
     return batch.model_dump() | {
         "source_fingerprint": None if fingerprint is None else fingerprint.model_dump(mode="json"),
         "source_lines": batch.source_lines,
+        "source_offset": batch.source_offset,
     }
 
 

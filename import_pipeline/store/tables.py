@@ -105,6 +105,9 @@ import_batch = sa.Table(
     # range through; NULL before that, when the source failed, and for batches settled
     # before migration 0008.
     sa.Column("source_lines", sa.Integer),
+    # Where the range's first line starts in the local source's decompressed bytes,
+    # found when it was planned; NULL for whole sources and before migration 0011.
+    sa.Column("source_offset", sa.BigInteger),
     sa.Column("created_at", _TIMESTAMP, nullable=False),
     sa.Column("updated_at", _TIMESTAMP, nullable=False),
 )
