@@ -92,7 +92,9 @@ class ResultCheckQueries:
         The batches of one source whose ranges overlap are paired first (a handful of
         batch rows); only those pairs' results are compared, line by line, through
         `uq_import_result_batch_line`. `total` counts lines, however many batches repeat
-        each.
+        each. With no overlapping pair (the planner's ranges never overlap) no result is
+        read: in one statement PostgreSQL joined all the record's results before it
+        found that no pair exists (2 s for a million lines).
         """
         first, second = import_batch.alias("first"), import_batch.alias("second")
         pairs = (
@@ -114,6 +116,8 @@ class ResultCheckQueries:
             .where(first.c.import_record_id == record_id)
             .cte("overlapping_batches")
         )
+        if self.connection.execute(sa.select(pairs.c.batch_id).limit(1)).first() is None:
+            return Found(0, [])
         ours, theirs = import_result.alias("ours"), import_result.alias("theirs")
         repeated = (
             sa.select(
