@@ -97,19 +97,25 @@ def _read_evidence_rows(
         dois[reference_id].append(doi)
 
 
-# Types whose canonical form a stored value can drift from in a way SQL can undo.
-_CASE_FOLDED = ["doi", "open_alex", "eric", "pro_quest"]
+# Types whose canonical form a stored value can drift from in a way SQL can undo, by
+# the case of that form (`domain.identifiers`): DOIs lower case, OpenAlex ("W123") and
+# ERIC ("ED123", "EJ123") ids upper case. ProQuest ids are digits.
+_LOWER_CASE = ["doi"]
+_UPPER_CASE = ["open_alex", "eric"]
 
 
 def _compared_form(table: sa.Table) -> sa.ColumnElement[str]:
     """An identifier as the canonicalisation (`domain.identifiers`) would make it equal.
 
-    DOIs and the code-like types (OpenAlex, ERIC, ProQuest) compare case-insensitively,
-    PubMed ids without leading zeros; URLs and `other` identifiers as stored, since their
-    case (a URL's path, a free-form value) is significant.
+    DOIs compare lower-cased, OpenAlex and ERIC ids upper-cased (their canonical case:
+    a stored "w123" is "W123"), PubMed ids without leading zeros; URLs, ProQuest ids and
+    `other` identifiers as stored, since their case (a URL's path, a free-form value) is
+    significant or absent. A canonical value equals its compared form, so only drifted
+    rows differ from it.
     """
     return sa.case(
-        (table.c.identifier_type.in_(_CASE_FOLDED), sa.func.lower(table.c.identifier)),
+        (table.c.identifier_type.in_(_LOWER_CASE), sa.func.lower(table.c.identifier)),
+        (table.c.identifier_type.in_(_UPPER_CASE), sa.func.upper(table.c.identifier)),
         (table.c.identifier_type == "pm_id", sa.func.ltrim(table.c.identifier, "0")),
         else_=table.c.identifier,
     )

@@ -365,6 +365,23 @@ def test_a_pubmed_id_with_leading_zeros_is_the_same_identifier(engine, clean):
     assert not identifiers_unique(sql_units(engine), record_id).passed
 
 
+def test_an_openalex_id_stored_in_lower_case_is_the_same_identifier(engine, clean):
+    # OpenAlex's canonical form is upper case ("W123"): a drifted "w123" shares it.
+    record_id, batches = clean
+    store_identifier(engine, reference_of(engine, batches[0].id, 1), "open_alex", "W123")
+    store_identifier(engine, reference_of(engine, batches[0].id, 2), "open_alex", "w123")
+    outcome = identifiers_unique(sql_units(engine), record_id)
+    assert not outcome.passed
+    assert outcome.metadata["samples"][0]["identifier"] == "open_alex:W123"
+
+
+def test_canonical_openalex_ids_are_not_drifted_rows(engine, clean):
+    record_id, batches = clean
+    store_identifier(engine, reference_of(engine, batches[0].id, 1), "open_alex", "W123")
+    store_identifier(engine, reference_of(engine, batches[0].id, 2), "open_alex", "W124")
+    assert identifiers_unique(sql_units(engine), record_id).passed
+
+
 def test_urls_that_differ_in_their_path_case_are_different_identifiers(engine, clean):
     record_id, batches = clean
     store_identifier(engine, reference_of(engine, batches[0].id, 1), "url", "https://x.org/A")
