@@ -50,7 +50,6 @@ __all__ = [
     "SourceTooSlowError",
     "SourceUnreadableError",
     "check_file_fingerprint",
-    "count_lines",
     "count_lines_and_offsets",
     "fingerprint_file",
     "iter_source_lines",
@@ -293,11 +292,6 @@ def check_file_fingerprint(
     if changes:
         raise SourceChangedError(storage_url, changes)
     return current
-
-
-def count_lines(storage_url: str) -> int:
-    """The number of lines in a source (blank ones included): one streaming pass."""
-    return count_lines_and_offsets(storage_url, every=0)[0]
 
 
 def count_lines_and_offsets(storage_url: str, every: int) -> tuple[int, list[int]]:

@@ -296,7 +296,7 @@ def deduplicate_record(
     finalise; its metadata counts the record's decisions and the references per second.
     It decides only with the `deduplicate` setting on (`IMPORT_PIPELINE_DEDUPLICATE`, off
     by default until the step is fast enough to run after every import: it decides about
-    2,000 generated references a second, a third of the import's pace); off, it says so
+    2,000 generated references a second, about a fifth of the import's pace); off, it says so
     and passes the reports on.
     """
     settings = step_settings.resolve()

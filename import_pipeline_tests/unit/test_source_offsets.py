@@ -13,7 +13,7 @@ import random
 
 import pytest
 
-from import_pipeline.sources import count_lines, count_lines_and_offsets, iter_source_lines
+from import_pipeline.sources import count_lines_and_offsets, iter_source_lines
 
 
 def _source(tmp_path, seed: int, *, compressed: bool, last_newline: bool):
@@ -39,7 +39,7 @@ def test_offsets_are_where_each_range_starts(tmp_path, compressed, last_newline)
     path, data = _source(tmp_path, 7, compressed=compressed, last_newline=last_newline)
     assert len(data) > 3 * (1 << 20)  # several of the count's read blocks
     total, offsets = count_lines_and_offsets(str(path), every=997)
-    assert total == count_lines(str(path)) == 6_000
+    assert total == 6_000
     starts = _line_starts(data)
     assert offsets == [starts[line - 1] for line in range(1, total + 1, 997)]
 
