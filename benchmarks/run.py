@@ -30,6 +30,7 @@ from dagster import DagsterEventType, DagsterInstance
 from benchmarks.baseline import run_baseline
 from benchmarks.dlt_peer import dlt_installed, run_dlt
 from benchmarks.generate import SHAPES, generate
+from benchmarks.memory import PeakMemory
 
 OUT = Path(__file__).parent / "out"
 ADMIN_URL = os.environ.get(
@@ -78,8 +79,8 @@ IMPORT_CPU_SECONDS: list[float] = []
 IMPORT_PEAK_RSS_KB: list[int] = []
 
 
-def _children_cpu() -> float:
-    _reap_orphans()
+def _children_cpu(not_from: frozenset[int] = frozenset()) -> float:
+    _reap_orphans(not_from=not_from)
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
 
@@ -99,13 +100,10 @@ def become_subreaper() -> None:
         libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 
 
-def _reap_orphans(timeout: float = 10.0) -> int:
-    """Wait for the adopted forkservers (each exits a moment after its command).
-
-    Returns the peak RSS (KB) of the largest process among them and their workers.
-    """
+def _forkservers() -> set[int]:
+    """Pids of this process's children that are multiprocessing forkservers."""
     me = os.getpid()
-    adopted = []
+    found = set()
     for entry in Path("/proc").iterdir():
         try:
             stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
@@ -113,20 +111,26 @@ def _reap_orphans(timeout: float = 10.0) -> int:
         except (OSError, IndexError):
             continue
         if int(stat[1]) == me and b"multiprocessing.forkserver" in command:
-            adopted.append(int(entry.name))
+            found.add(int(entry.name))
+    return found
+
+
+def _reap_orphans(timeout: float = 10.0, *, not_from: frozenset[int] = frozenset()) -> None:
+    """Wait for the adopted forkservers (each exits a moment after its command).
+
+    Forkservers in `not_from` were there before the command started: they are not the
+    command's and are left alone.
+    """
     deadline = time.monotonic() + timeout
-    peak = 0
-    for pid in adopted:
+    for pid in _forkservers() - not_from:
         while time.monotonic() < deadline:
             try:
-                done, _, usage = os.wait4(pid, os.WNOHANG)
+                done, _ = os.waitpid(pid, os.WNOHANG)
             except ChildProcessError:
                 break
             if done:
-                peak = max(peak, usage.ru_maxrss)
                 break
             time.sleep(0.05)
-    return peak
 
 
 def run_import(
@@ -146,14 +150,15 @@ def run_import(
         "--json",
         *extra,
     ]
-    cpu_before, started = _children_cpu(), time.perf_counter()
+    earlier = frozenset(_forkservers())
+    cpu_before, started = _children_cpu(earlier), time.perf_counter()
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         process = subprocess.Popen(command, env=env, stdout=out, stderr=err)
-        _, status, usage = os.wait4(process.pid, 0)
-        wall = time.perf_counter() - started
-        process.returncode = os.waitstatus_to_exitcode(status)
-        IMPORT_PEAK_RSS_KB.append(max(usage.ru_maxrss, _reap_orphans()))
-        IMPORT_CPU_SECONDS.append(_children_cpu() - cpu_before)
+        with PeakMemory(process.pid, also=lambda: _forkservers() - earlier) as memory:
+            process.wait()
+            wall = time.perf_counter() - started
+        IMPORT_PEAK_RSS_KB.append(memory.largest_kb)
+        IMPORT_CPU_SECONDS.append(_children_cpu(earlier) - cpu_before)
         out.seek(0)
         err.seek(0)
         if process.returncode != 0:
