@@ -8,6 +8,7 @@ database or DAGSTER_HOME), printed as one `Error: ...` line on stderr, no traceb
 Output with `--json` is a stable interface (spec section 8).
 """
 
+import gc
 import json
 import sys
 import textwrap
@@ -212,6 +213,10 @@ def _launch_and_report(
     """
     from import_pipeline.orchestration.launch import run_import_job  # noqa: PLC0415 (slow)
 
+    # What is loaded by now (Dagster, the project: most of the heap) lives until the
+    # command exits. Frozen, the garbage collector skips it in the run's full collections
+    # and at exit, where walking it took 0.4-0.5 s of every import.
+    gc.freeze()
     settings = get_settings()
     size = batch_size or settings.batch_size
     with _kept_for_rerun(engine, record):

@@ -5,6 +5,8 @@ lowered so a small file is shared out.
 """
 
 import json
+import subprocess
+import sys
 
 import pytest
 import sqlalchemy as sa
@@ -59,6 +61,42 @@ def test_workers_give_one_result_per_line_and_merge_duplicates(
     assert all(by_line[n] == by_line[n - 5] for n in range(10, 1001, 10))
     with pg_engine.connect() as connection:
         assert count_references(connection) == 900
+
+
+_MARKING_MAIN = """
+from pathlib import Path
+with Path({marks!r}).open("a") as marks:
+    marks.write(__name__ + "\\n")
+if __name__ == "__main__":
+    import sys
+    import uuid
+    from import_pipeline.services import batches
+    from import_pipeline.store.engine import create_db_engine
+    from import_pipeline.store.unit_of_work import sql_units
+    batches.MIN_LINES_PER_WORKER = 100
+    units = sql_units(create_db_engine(sys.argv[1]))
+    print(batches.process_batch(units, uuid.UUID(sys.argv[2]), chunk_size=50, workers=2).status)
+"""
+
+
+def test_workers_do_not_run_the_commands_main_module_again(postgres_url, pg_engine, tmp_path):
+    """multiprocessing re-runs `__main__` in each child unless told otherwise: the workers'
+    start leaves it out (the CLI's main imported its modules again in every worker)."""
+    record_id = register(pg_engine, write(tmp_path / "s.jsonl", 400))
+    [batch_id] = start_and_plan(sql_units(pg_engine), record_id, 10_000)
+    marks = tmp_path / "marks"
+    script = tmp_path / "main.py"
+    script.write_text(_MARKING_MAIN.format(marks=str(marks)))
+    done = subprocess.run(
+        [sys.executable, str(script), postgres_url, str(batch_id)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["completed"]
+    assert marks.read_text().split() == ["__main__"]  # not once more as __mp_main__ per worker
 
 
 def test_transient_error_in_a_worker_marks_retrying_and_raises(
