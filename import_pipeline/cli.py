@@ -31,10 +31,12 @@ from import_pipeline.api.translate import (
     result_read,
 )
 from import_pipeline.domain.errors import ImportPipelineError
-from import_pipeline.domain.models import ImportRecord
+from import_pipeline.domain.models import ImportBatch, ImportRecord
 from import_pipeline.domain.statuses import ImportRecordStatus, ImportResultStatus, RunBy
 from import_pipeline.error_map import EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE, outcome_of
 from import_pipeline.orchestration.instance import instance_home
+from import_pipeline.services.batch_workers import start_worker_server
+from import_pipeline.services.batches import worker_count
 from import_pipeline.services.deduplication import deduplicate_record, record_person_decision
 from import_pipeline.services.finalise import RecordSummary
 from import_pipeline.services.planning import start_and_plan_batches
@@ -198,6 +200,22 @@ def db_upgrade() -> None:
     click.echo(f"schema is up to date on {describe_url(engine)}; Dagster instance: {home}")
 
 
+def _start_batch_workers_early(
+    planned: list[ImportBatch], steps_at_once: int, workers: int
+) -> None:
+    """Start the batch workers' forkserver while the job loads, if this process will use it.
+
+    It loads its modules on the other core meanwhile, instead of while the first batch
+    waits; it is this process's only when the run's steps run here (in-process).
+    """
+    from import_pipeline.orchestration.executor import runs_steps_in_process  # noqa: PLC0415
+
+    if runs_steps_in_process(steps_at_once) and any(
+        worker_count(batch, workers) > 1 for batch in planned
+    ):
+        start_worker_server()
+
+
 def _launch_and_report(
     engine: sa.Engine,
     record: ImportRecord,
@@ -211,17 +229,19 @@ def _launch_and_report(
 
     On a terminal (and without `--json`) a progress bar follows the record meanwhile.
     """
-    from import_pipeline.orchestration.launch import run_import_job  # noqa: PLC0415 (slow)
-
-    # What is loaded by now (Dagster, the project: most of the heap) lives until the
-    # command exits. Frozen, the garbage collector skips it in the run's full collections
-    # and at exit, where walking it took 0.4-0.5 s of every import.
-    gc.freeze()
     settings = get_settings()
     size = batch_size or settings.batch_size
     with _kept_for_rerun(engine, record):
         # Planned here, once: the run's plan step finds the ranges made and counts nothing.
-        batches = len(start_and_plan_batches(sql_units(engine), record.id, size))
+        planned = start_and_plan_batches(sql_units(engine), record.id, size)
+        steps_at_once = max(1, min(concurrency or settings.concurrency, len(planned)))
+        _start_batch_workers_early(planned, steps_at_once, settings.batch_workers)
+        from import_pipeline.orchestration.launch import run_import_job  # noqa: PLC0415 (slow)
+
+        # What is loaded by now (Dagster, the project: most of the heap) lives until the
+        # command exits. Frozen, the garbage collector skips it in the run's full
+        # collections and at exit, where walking it took 0.4-0.5 s of every import.
+        gc.freeze()
         url = settings.resolved_database_url
         with record_progress_bar(url, record.id, sys.stdout) if not as_json else nullcontext():
             outcome = run_import_job(
@@ -231,7 +251,7 @@ def _launch_and_report(
                 database_url=url,
                 batch_size=size,
                 chunk_size=settings.chunk_size,
-                concurrency=max(1, min(concurrency or settings.concurrency, batches)),
+                concurrency=steps_at_once,
             )
         report = record_report(sql_units(engine), record.id)
         summary, counts = report.summary, report.batch_counts

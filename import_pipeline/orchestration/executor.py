@@ -130,6 +130,12 @@ def launch_executor_config(concurrency: int) -> dict[str, object] | None:
     return executor_config(concurrency)
 
 
+def runs_steps_in_process(concurrency: int) -> bool:
+    """Whether a run the CLI launches with `concurrency` runs its steps in the CLI's process."""
+    config = launch_executor_config(concurrency)
+    return config is not None and ExecutorKind.IN_PROCESS.value in config
+
+
 def settings_choice(settings: Settings) -> tuple[ExecutorKind, dict[str, Any]]:
     """The deployment's executor and its config, from `IMPORT_PIPELINE_EXECUTOR` and company.
 

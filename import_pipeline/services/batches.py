@@ -126,7 +126,7 @@ def process_batch(
     guard = SourceGuard(units, batch, http_limits)
     if not guard.check_start():
         return _settle_batch(units, batch, guard.finish(report), started_at)
-    workers = _worker_count(batch, workers)
+    workers = worker_count(batch, workers)
     if workers > 1:
         _process_in_workers(
             units,
@@ -170,12 +170,12 @@ def _counted(
         yield line
 
 
-def _worker_count(batch: ImportBatch, workers: int) -> int:
-    """Worker processes worth starting for the batch: each costs about 1.5 s to start.
+def worker_count(batch: ImportBatch, workers: int) -> int:
+    """Worker processes worth starting for the batch, of at most `workers`.
 
     Only local sources are shared out (each worker reads the file; an HTTP source would
     be downloaded once per worker), and only ranges of at least `MIN_LINES_PER_WORKER`
-    lines per worker.
+    lines per worker (a worker's share must outweigh its start and its own reading).
     """
     if workers <= 1 or local_path(batch.storage_url) is None:
         return 1

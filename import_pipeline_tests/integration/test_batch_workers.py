@@ -64,24 +64,45 @@ def test_workers_give_one_result_per_line_and_merge_duplicates(
 
 
 _MARKING_MAIN = """
+import os
 from pathlib import Path
 with Path({marks!r}).open("a") as marks:
     marks.write(__name__ + "\\n")
+
+
+def forkservers():
+    for entry in Path("/proc").iterdir():
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            command = (entry / "cmdline").read_bytes()
+        except (OSError, IndexError):
+            continue
+        if parent == os.getpid() and b"multiprocessing.forkserver" in command:
+            yield int(entry.name)
+
+
 if __name__ == "__main__":
     import sys
     import uuid
     from import_pipeline.services import batches
+    from import_pipeline.services.batch_workers import start_worker_server
     from import_pipeline.store.engine import create_db_engine
     from import_pipeline.store.unit_of_work import sql_units
     batches.MIN_LINES_PER_WORKER = 100
+    start_worker_server()
+    early = list(forkservers())
     units = sql_units(create_db_engine(sys.argv[1]))
     print(batches.process_batch(units, uuid.UUID(sys.argv[2]), chunk_size=50, workers=2).status)
+    print(len(early), list(forkservers()) == early)
 """
 
 
-def test_workers_do_not_run_the_commands_main_module_again(postgres_url, pg_engine, tmp_path):
-    """multiprocessing re-runs `__main__` in each child unless told otherwise: the workers'
-    start leaves it out (the CLI's main imported its modules again in every worker)."""
+def test_workers_come_from_the_early_server_and_do_not_run_main_again(
+    postgres_url, pg_engine, tmp_path
+):
+    """The forkserver started early (`start_worker_server`, as the CLI does) is the one the
+    batch's workers come from; and multiprocessing's re-run of `__main__` in each child
+    is left out (the CLI's main imported its modules again in every worker)."""
     record_id = register(pg_engine, write(tmp_path / "s.jsonl", 400))
     [batch_id] = start_and_plan(sql_units(pg_engine), record_id, 10_000)
     marks = tmp_path / "marks"
@@ -95,7 +116,7 @@ def test_workers_do_not_run_the_commands_main_module_again(postgres_url, pg_engi
         check=False,
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.split() == ["completed"]
+    assert done.stdout.split() == ["completed", "1", "True"]
     assert marks.read_text().split() == ["__main__"]  # not once more as __mp_main__ per worker
 
 
