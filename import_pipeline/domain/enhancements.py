@@ -11,9 +11,9 @@ levels deep. Any failure raises `InvalidEnhancementError` naming the field.
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from import_pipeline.domain import fields
+from import_pipeline.domain import enhancement_shapes, fields
 from import_pipeline.domain.errors import InvalidDataError
 from import_pipeline.domain.excerpts import type_name
 from import_pipeline.domain.fields import FieldError
@@ -194,6 +194,37 @@ def _raw(content: dict[str, Any]) -> None:
         raise FieldError("data", "must not be empty")
 
 
+def _shaped(raw: object) -> Enhancement | None:
+    """The enhancement, if its types check out in C (`enhancement_shapes`) and the rest here.
+
+    The rest is what a type cannot say: a source and the fields of `NON_BLANK_FIELDS`
+    that are not blank, and the dates of `DATE_FIELDS`. A shaped content is never too
+    deep to store, and NUL characters are looked for only on the full path. None
+    whenever anything is not right: the full path then gives the answer and its message.
+    """
+    if not enhancement_shapes.has_shape(raw):
+        return None
+    raw = cast(dict[str, Any], raw)  # the shape is an object
+    source, content = raw["source"], raw["content"]
+    kind = content["enhancement_type"]
+    if not source.strip() or not all(
+        content[name].strip() for name in enhancement_shapes.NON_BLANK_FIELDS.get(kind, ())
+    ):
+        return None
+    try:
+        for name in enhancement_shapes.DATE_FIELDS.get(kind, ()):
+            fields.date(content.get(name), name)
+    except FieldError:
+        return None
+    return Enhancement(
+        source=source,
+        visibility=raw.get("visibility", "public"),
+        processor_version=raw.get("processor_version", raw.get("robot_version")),
+        enhancement_type=kind,
+        content=content,
+    )
+
+
 _CONTENT_RULES: Mapping[str, Callable[[dict[str, Any]], None]] = {
     "bibliographic": _bibliographic,
     "abstract": _abstract,
@@ -219,6 +250,10 @@ def validate_enhancement(raw: object, *, may_hold_nul: bool = True) -> Enhanceme
 
 
 def _validated(raw: object, *, may_hold_nul: bool) -> Enhancement:
+    if not may_hold_nul:
+        shaped = _shaped(raw)
+        if shaped is not None:
+            return shaped
     if not isinstance(raw, dict):
         raise FieldError("", f"enhancement must be an object, got {type_name(raw)}")
     fields.known_keys(raw, _ENHANCEMENT_KEYS, "", "enhancement")
