@@ -8,12 +8,12 @@ content must be storable (`limits`): no NUL character and at most `MAX_JSON_DEPT
 levels deep. Any failure raises `InvalidEnhancementError` naming the field.
 """
 
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
 from import_pipeline.domain import enhancement_shapes, fields
+from import_pipeline.domain.enhancement_shapes import ANNOTATION_SCHEME
 from import_pipeline.domain.errors import InvalidDataError
 from import_pipeline.domain.excerpts import type_name
 from import_pipeline.domain.fields import FieldError
@@ -69,7 +69,6 @@ _ABSTRACT_PROCESSES = frozenset({"uninverted", "closed_api", "other"})
 _ANNOTATION_TYPES = frozenset({"boolean", "score"})
 _DRIVER_VERSIONS = frozenset({"publishedVersion", "acceptedVersion", "submittedVersion", "other"})
 _ASSOCIATION_TYPES = frozenset({"cites", "is_cited_by", "is_similar_to"})
-_SCHEME = re.compile(r"[^/]+")  # an annotation scheme has no slash
 
 
 def _author(author: object) -> None:
@@ -115,7 +114,7 @@ def _annotation_item(annotation: object) -> None:
     annotation = fields.json_object(annotation, "")
     kind = annotation.get("annotation_type")
     fields.choice(kind, _ANNOTATION_TYPES, "annotation_type")
-    fields.string(annotation.get("scheme"), "scheme", non_empty=True, pattern=_SCHEME)
+    fields.string(annotation.get("scheme"), "scheme", non_empty=True, pattern=ANNOTATION_SCHEME)
     fields.string(annotation.get("label"), "label", non_empty=True)
     if kind == "boolean":
         fields.boolean(annotation.get("value"), "value")
@@ -195,32 +194,19 @@ def _raw(content: dict[str, Any]) -> None:
 
 
 def _shaped(raw: object) -> Enhancement | None:
-    """The enhancement, if its types check out in C (`enhancement_shapes`) and the rest here.
+    """The enhancement, if `enhancement_shapes` finds it valid (its types checked in C).
 
-    The rest is what a type cannot say: a source and the fields of `NON_BLANK_FIELDS`
-    that are not blank, and the dates of `DATE_FIELDS`. A shaped content is never too
-    deep to store, and NUL characters are looked for only on the full path. None
-    whenever anything is not right: the full path then gives the answer and its message.
+    None when it cannot tell: the full path then gives the answer and its message.
     """
-    if not enhancement_shapes.has_shape(raw):
+    if not enhancement_shapes.fits(raw):
         return None
     raw = cast(dict[str, Any], raw)  # the shape is an object
-    source, content = raw["source"], raw["content"]
-    kind = content["enhancement_type"]
-    if not source.strip() or not all(
-        content[name].strip() for name in enhancement_shapes.NON_BLANK_FIELDS.get(kind, ())
-    ):
-        return None
-    try:
-        for name in enhancement_shapes.DATE_FIELDS.get(kind, ()):
-            fields.date(content.get(name), name)
-    except FieldError:
-        return None
+    content = raw["content"]
     return Enhancement(
-        source=source,
+        source=raw["source"],
         visibility=raw.get("visibility", "public"),
         processor_version=raw.get("processor_version", raw.get("robot_version")),
-        enhancement_type=kind,
+        enhancement_type=content["enhancement_type"],
         content=content,
     )
 
