@@ -6,7 +6,6 @@ Every method runs on the connection (and transaction) the repository was built w
 
 import datetime
 import functools
-import re
 import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -60,23 +59,34 @@ def _result_upsert(statement: Any) -> Any:
     )
 
 
-def _unnest(names: Sequence[str]) -> sa.Select[Any]:
-    """`SELECT * FROM unnest(:a::type[], :b::type[], ...)`: rows from one array per column."""
-    arrays = [
-        sa.cast(sa.bindparam(name), postgresql.ARRAY(import_result.c[name].type)) for name in names
-    ]
-    return sa.select(sa.func.unnest(*arrays).table_valued(*names).render_derived())
+_STAGED = ("line_number", "status", "reference_id", "reference_created", "failure_details")
+"""The columns of a result that vary from line to line, staged by COPY (PostgreSQL)."""
+_STAGING_TABLE = "import_result_staging"
+_CREATE_STAGING = (
+    f"CREATE TEMP TABLE IF NOT EXISTS {_STAGING_TABLE} (line_number integer NOT NULL, "
+    "status varchar(32) NOT NULL, reference_id uuid, reference_created boolean, "
+    "failure_details text) ON COMMIT DELETE ROWS"
+)
+_COPY_STAGING = f"COPY {_STAGING_TABLE} ({', '.join(_STAGED)}) FROM STDIN (FORMAT BINARY)"
 
 
 @functools.cache
-def _postgres_result_upsert(names: tuple[str, ...], dialect: sa.Dialect) -> str:
-    """`_result_upsert` from one array per column, compiled once per column set.
+def _postgres_result_upsert(dialect: sa.Dialect) -> str:
+    """`_result_upsert` of the staged rows, with the batch and the time as parameters.
 
-    Its placeholders are psycopg's binary ones (`%(name)b`; SQLAlchemy writes `%(name)s`,
-    text): binary arrays make the statement about 1.6 times as fast.
+    Compiled once; its placeholders are psycopg's (`%(name)s`, as SQLAlchemy writes them).
     """
-    statement = _result_upsert(postgresql.insert(import_result).from_select(names, _unnest(names)))
-    return re.sub(r"%\((\w+)\)s", r"%(\1)b", str(statement.compile(dialect=dialect)))
+    staged = sa.table(_STAGING_TABLE, *(sa.column(name) for name in _STAGED))
+    now = sa.bindparam("now", type_=import_result.c.created_at.type)
+    rows = sa.select(
+        sa.bindparam("batch_id", type_=import_result.c.import_batch_id.type),
+        *(staged.c[name] for name in _STAGED),
+        now,
+        now,
+    )
+    names = ["import_batch_id", *_STAGED, "created_at", "updated_at"]
+    statement = _result_upsert(postgresql.insert(import_result).from_select(names, rows))
+    return str(statement.compile(dialect=dialect))
 
 
 class ImportRepository:
@@ -289,6 +299,8 @@ class ImportRepository:
         Returns the number of rows written.
         """
         now = utc_now()
+        if self.connection.dialect.name == "postgresql":
+            return self._write_results_staged(batch_id, results, now)
         rows = [
             {
                 "import_batch_id": batch_id,
@@ -297,26 +309,48 @@ class ImportRepository:
                 "failure_details": None,
                 "created_at": now,
                 "updated_at": now,
+                "id": uuid.uuid4(),
                 **item,
             }
             for item in results
         ]
-        if not rows:
-            return 0
-        if self.connection.dialect.name == "postgresql":
-            # The same upsert from one array per column (a single round trip), sent by
-            # psycopg in binary. The column's server default makes the ids.
-            names = tuple(rows[0])
-            with psycopg_connection(self.connection).cursor() as cursor:
-                cursor.execute(
-                    _postgres_result_upsert(names, self.connection.dialect),
-                    {name: [row[name] for row in rows] for name in names},
-                )
-        else:
-            for row in rows:
-                row["id"] = uuid.uuid4()
+        if rows:
             self.connection.execute(_result_upsert(sqlite.insert(import_result)), rows)
         return len(rows)
+
+    def _write_results_staged(
+        self, batch_id: uuid.UUID, results: Iterable[dict[str, Any]], now: datetime.datetime
+    ) -> int:
+        """The upsert on PostgreSQL: the rows COPYed to a temporary table, then one INSERT.
+
+        psycopg encodes COPY rows in C; the array parameters of an `unnest` upsert were
+        encoded element by element in Python (about 8 us a line). The staging table is
+        the session's own and empties at commit; it is emptied after use too, for a
+        second call in the same transaction.
+        """
+        with psycopg_connection(self.connection).cursor() as cursor:
+            cursor.execute(_CREATE_STAGING)
+            written = 0
+            with cursor.copy(_COPY_STAGING) as copy:
+                copy.set_types(["int4", "varchar", "uuid", "bool", "text"])
+                for item in results:
+                    copy.write_row(
+                        (
+                            item["line_number"],
+                            item["status"],
+                            item.get("reference_id"),
+                            item.get("reference_created"),
+                            item.get("failure_details"),
+                        )
+                    )
+                    written += 1
+            if written:
+                cursor.execute(
+                    _postgres_result_upsert(self.connection.dialect),
+                    {"batch_id": batch_id, "now": now},
+                )
+                cursor.execute(f"DELETE FROM {_STAGING_TABLE}")
+        return written
 
     def result_statuses(self, batch_id: uuid.UUID) -> list[str]:
         """The distinct result statuses of a batch."""

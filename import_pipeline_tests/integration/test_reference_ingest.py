@@ -4,11 +4,15 @@ The same tests run on both stores (the `engine` fixture is parametrised).
 """
 
 import json
+import threading
+import time
 
+import pytest
 import sqlalchemy as sa
 
 from import_pipeline.domain.parsing import parse_line
 from import_pipeline.domain.statuses import ImportResultStatus as S
+from import_pipeline.references.ingest import IdentifierRaceError
 from import_pipeline.references.queries import (
     count_enhancements,
     count_references,
@@ -118,3 +122,45 @@ def test_partially_failed_line_keeps_its_details(engine):
     assert outcome.status == S.PARTIALLY_FAILED
     assert outcome.reference_created is True
     assert outcome.failure_details.startswith("Entry 4: imported without invalid identifier")
+
+
+@pytest.mark.postgres
+def test_an_identifier_written_meanwhile_is_a_race_the_retry_merges_into(pg_engine):
+    """Two transactions create the same identifier: the second's insert waits for the
+    first, loses when it commits (the look-up before it could not see the key), and
+    raises the transient `IdentifierRaceError`; after a rollback, it merges."""
+    first, second = parsed(1, [pmid(42)]), parsed(2, [pmid(42), pmid(43)])
+    with pg_engine.connect() as holder, pg_engine.connect() as loser:
+        holder.begin()
+        [held] = SqlReferenceStore(holder).ingest([first])
+        loser.begin()
+        loser_pid = loser.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+        raised: list[BaseException] = []
+
+        def lose() -> None:
+            try:
+                SqlReferenceStore(loser).ingest([second])
+            except BaseException as error:
+                raised.append(error)
+
+        racer = threading.Thread(target=lose)
+        racer.start()
+        with pg_engine.connect() as probe:  # the loser's insert waits on the holder's row
+            deadline = time.monotonic() + 10
+            while (
+                time.monotonic() < deadline
+                and probe.exec_driver_sql(
+                    f"SELECT wait_event_type FROM pg_stat_activity WHERE pid = {loser_pid}"
+                ).scalar()
+                != "Lock"
+            ):
+                time.sleep(0.02)
+        holder.commit()
+        racer.join(10)
+        assert [type(error) for error in raised] == [IdentifierRaceError]
+        loser.rollback()
+    [retried] = ingest(pg_engine, [second])
+    assert not retried.reference_created
+    assert retried.reference_id == held.reference_id
+    with pg_engine.connect() as connection:
+        assert identifiers_of(connection, held.reference_id) == ["pm_id:42", "pm_id:43"]
