@@ -1,6 +1,6 @@
 """Dialect-aware bulk statements shared by the repositories (PostgreSQL and SQLite)."""
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -89,3 +89,37 @@ def index_probes(connection: sa.Connection) -> Iterator[None]:
 
 
 _PROBE_DEPTH = "import_pipeline.index_probes"
+
+
+@contextmanager
+def staged(
+    cursor: Any, name: str, columns: Sequence[tuple[str, str]], rows: Iterable[Sequence[Any]]
+) -> Iterator[int]:
+    """COPY `rows` into the session's temporary table `name`; yield how many (PostgreSQL).
+
+    `columns` are (name, type) pairs, the type a name that both `CREATE TABLE` and
+    psycopg's COPY know (`uuid`, `text`, `varchar`, `int4`, `bool`, `float8`,
+    `timestamptz`, `jsonb`: a JSON value as text, wrapped in `Jsonb(text, dumps=str)`).
+    The caller's statements inside the block read the rows from `name` (an
+    `INSERT ... SELECT ... ON CONFLICT ...`, the same rules as from arrays), and the table
+    is emptied after it (it also empties at commit).
+
+    Why: psycopg encodes the rows of a binary COPY in C, while the array parameters of an
+    `unnest(...)` statement are encoded element by element in Python, which cost
+    more than the SQL itself (results: 8 us a line; identifiers: 11 us each).
+    """
+    cursor.execute(
+        f"CREATE TEMP TABLE IF NOT EXISTS {name} "
+        f"({', '.join(f'{column} {kind}' for column, kind in columns)}) ON COMMIT DELETE ROWS"
+    )
+    written = 0
+    with cursor.copy(
+        f"COPY {name} ({', '.join(column for column, _ in columns)}) FROM STDIN (FORMAT BINARY)"
+    ) as copy:
+        copy.set_types([kind for _, kind in columns])
+        for row in rows:
+            copy.write_row(row)
+            written += 1
+    yield written
+    if written:  # not after an error: the transaction is lost anyway
+        cursor.execute(f"DELETE FROM {name}")

@@ -9,7 +9,7 @@ condition keeps a person's decision from an automatic one.
 """
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import orjson
@@ -33,6 +33,7 @@ from import_pipeline.store.bulk import (
     insert_for,
     insert_ignoring_conflicts,
     psycopg_connection,
+    staged,
 )
 from import_pipeline.store.tables import (
     dedup_blocking_key,
@@ -61,12 +62,24 @@ _ROW = (
     "created_at",
     "updated_at",
 )
-# `save_decisions` on PostgreSQL: one statement from one binary array per column, with
-# the SQLAlchemy upsert's rules (a person's decision is replaced only by a person's).
+# `save_decisions` on PostgreSQL: the rows staged by COPY (`bulk.staged`), then one
+# statement with the SQLAlchemy upsert's rules (a person's decision is replaced only by
+# a person's), in reference order.
+_DECISION_STAGING = "dedup_decision_staging"
+_DECISION_COLUMNS = (
+    ("reference_id", "uuid"),
+    ("determination", "varchar"),
+    ("canonical_reference_id", "uuid"),
+    ("score", "float8"),
+    ("evidence", "jsonb"),
+    ("decided_by", "varchar"),
+    ("record_id", "uuid"),
+    ("created_at", "timestamptz"),
+    ("updated_at", "timestamptz"),
+)
 _POSTGRES_DECISION_UPSERT = (
     f"INSERT INTO dedup_decision ({', '.join(_ROW)}) "
-    "SELECT * FROM unnest(%b::uuid[], %b::varchar[], %b::uuid[], %b::float8[], %b::jsonb[], "
-    "%b::varchar[], %b::uuid[], %b::timestamptz[], %b::timestamptz[]) "
+    f"SELECT {', '.join(_ROW)} FROM {_DECISION_STAGING} ORDER BY reference_id "
     "ON CONFLICT (reference_id) DO UPDATE SET determination = excluded.determination, "
     "canonical_reference_id = excluded.canonical_reference_id, score = excluded.score, "
     "evidence = excluded.evidence, decided_by = excluded.decided_by, "
@@ -109,6 +122,22 @@ class SqlDedupStore:
         self._connection = connection
         self._postgres = connection.dialect.name == "postgresql"
 
+    def _staged_insert(
+        self,
+        name: str,
+        columns: Sequence[tuple[str, str]],
+        rows: Iterable[Sequence[Any]],
+        statement: str,
+        params: Sequence[Any] = (),
+    ) -> None:
+        """Stage `rows` by COPY (`bulk.staged`) and run `statement`, which reads them."""
+        with (
+            psycopg_connection(self._connection).cursor() as cursor,
+            staged(cursor, name, columns, rows) as written,
+        ):
+            if written:
+                cursor.execute(statement, params)
+
     def _raw(self, statement: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         """Run `statement` with binary (array) parameters on the psycopg connection."""
         with (
@@ -139,10 +168,12 @@ class SqlDedupStore:
         computed = evidence_of_references(self._connection, reference_ids)
         ordered = sorted(computed, key=str)
         if self._postgres:
-            self._raw(
-                "INSERT INTO dedup_evidence (reference_id, evidence) "
-                "SELECT * FROM unnest(%b::uuid[], %b::jsonb[]) ON CONFLICT DO NOTHING",
-                [ordered, [_jsonb(evidence_to_json(computed[ref])) for ref in ordered]],
+            self._staged_insert(
+                "dedup_evidence_staging",
+                (("reference_id", "uuid"), ("evidence", "jsonb")),
+                ((ref, _jsonb(evidence_to_json(computed[ref]))) for ref in ordered),
+                "INSERT INTO dedup_evidence (reference_id, evidence) SELECT reference_id, "
+                "evidence FROM dedup_evidence_staging ORDER BY reference_id ON CONFLICT DO NOTHING",
             )
             return computed
         for start in range(0, len(ordered), _UPSERT_BATCH):
@@ -172,10 +203,12 @@ class SqlDedupStore:
         # Key order, then id order (`UUID.int` orders as str() does, without formatting).
         ordered = sorted(set(rows), key=lambda row: (row[0], row[1].int))
         if self._postgres:
-            self._raw(
-                "INSERT INTO dedup_blocking_key (key, reference_id) "
-                "SELECT * FROM unnest(%b::text[], %b::uuid[]) ON CONFLICT DO NOTHING",
-                [[key for key, _ in ordered], [ref for _, ref in ordered]],
+            self._staged_insert(
+                "dedup_blocking_key_staging",
+                (("key", "text"), ("reference_id", "uuid")),
+                ordered,
+                "INSERT INTO dedup_blocking_key (key, reference_id) SELECT key, reference_id "
+                "FROM dedup_blocking_key_staging ORDER BY key, reference_id ON CONFLICT DO NOTHING",
             )
             return
         for start in range(0, len(ordered), _BATCH):
@@ -270,13 +303,17 @@ class SqlDedupStore:
         now = utc_now()
         if self._postgres:
             ordered = sorted(set(reference_ids), key=str)
-            self._raw(
+            self._staged_insert(
+                "dedup_pending_staging",
+                (("reference_id", "uuid"),),
+                ((ref,) for ref in ordered),
                 "INSERT INTO dedup_decision (reference_id, determination, score, evidence, "
                 "decided_by, record_id, created_at, updated_at) "
-                "SELECT ref, %b, 0, '{}'::jsonb, %b, %b, %b, %b FROM unnest(%b::uuid[]) AS ref "
+                "SELECT reference_id, %s, 0, '{}'::jsonb, %s, %s, %s, %s "
+                "FROM dedup_pending_staging ORDER BY reference_id "
                 "ON CONFLICT (reference_id) DO UPDATE "
                 "SET record_id = excluded.record_id WHERE dedup_decision.record_id IS NULL",
-                [PENDING, str(DecidedBy.AUTOMATIC), record_id, now, now, ordered],
+                [PENDING, str(DecidedBy.AUTOMATIC), record_id, now, now],
             )
             return
         for part in _batches(sorted(reference_ids, key=str)):
@@ -363,9 +400,15 @@ class SqlDedupStore:
                 raise ValueError(f"not a stored determination: {row['determination']!r}")
         protected = self._decided_by_a_person([row["reference_id"] for row in rows])
         if self._postgres:
-            columns: dict[str, list[Any]] = {name: [row[name] for row in rows] for name in _ROW}
-            columns["evidence"] = [_jsonb(evidence) for evidence in columns["evidence"]]
-            self._raw(_POSTGRES_DECISION_UPSERT, list(columns.values()))
+            self._staged_insert(
+                _DECISION_STAGING,
+                _DECISION_COLUMNS,
+                (
+                    tuple(_jsonb(row[name]) if name == "evidence" else row[name] for name in _ROW)
+                    for row in rows
+                ),
+                _POSTGRES_DECISION_UPSERT,
+            )
         else:
             self._upsert_decisions(rows)
         return sum(

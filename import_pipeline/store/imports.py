@@ -27,7 +27,7 @@ from import_pipeline.domain.statuses import (
     ImportResultStatus,
     RunBy,
 )
-from import_pipeline.store.bulk import psycopg_connection
+from import_pipeline.store.bulk import psycopg_connection, staged
 from import_pipeline.store.tables import import_batch, import_record, import_result
 
 _TERMINAL = sorted(str(status) for status in RESULT_TERMINAL_STATUSES)
@@ -59,15 +59,15 @@ def _result_upsert(statement: Any) -> Any:
     )
 
 
-_STAGED = ("line_number", "status", "reference_id", "reference_created", "failure_details")
-"""The columns of a result that vary from line to line, staged by COPY (PostgreSQL)."""
 _STAGING_TABLE = "import_result_staging"
-_CREATE_STAGING = (
-    f"CREATE TEMP TABLE IF NOT EXISTS {_STAGING_TABLE} (line_number integer NOT NULL, "
-    "status varchar(32) NOT NULL, reference_id uuid, reference_created boolean, "
-    "failure_details text) ON COMMIT DELETE ROWS"
+_STAGED = (
+    ("line_number", "int4"),
+    ("status", "varchar"),
+    ("reference_id", "uuid"),
+    ("reference_created", "bool"),
+    ("failure_details", "text"),
 )
-_COPY_STAGING = f"COPY {_STAGING_TABLE} ({', '.join(_STAGED)}) FROM STDIN (FORMAT BINARY)"
+"""The columns of a result that vary from line to line, staged by COPY (PostgreSQL)."""
 
 
 @functools.cache
@@ -76,15 +76,16 @@ def _postgres_result_upsert(dialect: sa.Dialect) -> str:
 
     Compiled once; its placeholders are psycopg's (`%(name)s`, as SQLAlchemy writes them).
     """
-    staged = sa.table(_STAGING_TABLE, *(sa.column(name) for name in _STAGED))
+    varying = [name for name, _ in _STAGED]
+    table = sa.table(_STAGING_TABLE, *(sa.column(name) for name in varying))
     now = sa.bindparam("now", type_=import_result.c.created_at.type)
     rows = sa.select(
         sa.bindparam("batch_id", type_=import_result.c.import_batch_id.type),
-        *(staged.c[name] for name in _STAGED),
+        *(table.c[name] for name in varying),
         now,
         now,
     )
-    names = ["import_batch_id", *_STAGED, "created_at", "updated_at"]
+    names = ["import_batch_id", *varying, "created_at", "updated_at"]
     statement = _result_upsert(postgresql.insert(import_result).from_select(names, rows))
     return str(statement.compile(dialect=dialect))
 
@@ -321,35 +322,26 @@ class ImportRepository:
     def _write_results_staged(
         self, batch_id: uuid.UUID, results: Iterable[dict[str, Any]], now: datetime.datetime
     ) -> int:
-        """The upsert on PostgreSQL: the rows COPYed to a temporary table, then one INSERT.
-
-        psycopg encodes COPY rows in C; the array parameters of an `unnest` upsert were
-        encoded element by element in Python (about 8 us a line). The staging table is
-        the session's own and empties at commit; it is emptied after use too, for a
-        second call in the same transaction.
-        """
-        with psycopg_connection(self.connection).cursor() as cursor:
-            cursor.execute(_CREATE_STAGING)
-            written = 0
-            with cursor.copy(_COPY_STAGING) as copy:
-                copy.set_types(["int4", "varchar", "uuid", "bool", "text"])
-                for item in results:
-                    copy.write_row(
-                        (
-                            item["line_number"],
-                            item["status"],
-                            item.get("reference_id"),
-                            item.get("reference_created"),
-                            item.get("failure_details"),
-                        )
-                    )
-                    written += 1
+        """The upsert on PostgreSQL: the rows staged by COPY (`bulk.staged`), then one INSERT."""
+        rows = (
+            (
+                item["line_number"],
+                item["status"],
+                item.get("reference_id"),
+                item.get("reference_created"),
+                item.get("failure_details"),
+            )
+            for item in results
+        )
+        with (
+            psycopg_connection(self.connection).cursor() as cursor,
+            staged(cursor, _STAGING_TABLE, _STAGED, rows) as written,
+        ):
             if written:
                 cursor.execute(
                     _postgres_result_upsert(self.connection.dialect),
                     {"batch_id": batch_id, "now": now},
                 )
-                cursor.execute(f"DELETE FROM {_STAGING_TABLE}")
         return written
 
     def result_statuses(self, batch_id: uuid.UUID) -> list[str]:
