@@ -35,6 +35,7 @@ from import_pipeline.domain.errors import ImportPipelineError, SourceUnreadableE
 from import_pipeline.domain.models import ImportBatch
 from import_pipeline.domain.parsing import ParsedLine, parse_line
 from import_pipeline.domain.statuses import ImportBatchStatus
+from import_pipeline.services.bulk_collection import BULK_THRESHOLDS
 from import_pipeline.services.chunk_pipeline import BatchReport, ChunkPipeline, TransientBatchError
 from import_pipeline.services.unit_of_work import UnitOfWorkFactory
 from import_pipeline.sources import iter_source_lines
@@ -211,9 +212,11 @@ def _worker_main(task: ShardTask, results: Connection, parent_pid: int) -> None:
     """A worker process: do the task and send back its outcome or its error.
 
     What it inherits from its forkserver (the modules) lives as long as it does:
-    frozen, the garbage collector does not walk it again at each full collection.
+    frozen, the garbage collector does not walk it again at each full collection; and
+    the collector keeps the pace of bulk work (`bulk_collection`) for all its life.
     """
     gc.freeze()
+    gc.set_threshold(*BULK_THRESHOLDS)
     _die_with_parent(parent_pid)
     try:
         outcome: ShardOutcome | BaseException = run_shard(task)

@@ -23,6 +23,7 @@ from import_pipeline.domain.statuses import (
     derive_batch_status,
 )
 from import_pipeline.services.batch_workers import ShardTask, run_shards
+from import_pipeline.services.bulk_collection import bulk_collection
 from import_pipeline.services.chunk_pipeline import (
     BatchReport,
     ChunkPipeline,
@@ -102,6 +103,33 @@ def process_batch(
     since it was registered fails the batch, and so does one that cannot be read to the
     end, after the lines read before are settled.
     """
+    with bulk_collection():
+        return _process_batch(
+            units,
+            batch_id,
+            chunk_size=chunk_size,
+            writers=writers,
+            workers=workers,
+            http_max_bytes=http_max_bytes,
+            http_limits=http_limits,
+            storage_policy=storage_policy,
+            on_progress=on_progress,
+        )
+
+
+def _process_batch(
+    units: UnitOfWorkFactory,
+    batch_id: uuid.UUID,
+    *,
+    chunk_size: int,
+    writers: int,
+    workers: int,
+    http_max_bytes: int,
+    http_limits: HttpLimits | None,
+    storage_policy: StoragePolicy | None,
+    on_progress: BatchProgressCallback | None,
+) -> BatchReport:
+    """`process_batch`, with the garbage collector at the pace of bulk work."""
     started_at = time.perf_counter()
     with units() as uow:
         imports = uow.imports

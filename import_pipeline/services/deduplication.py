@@ -47,6 +47,7 @@ from import_pipeline.domain.errors import (
     UnknownReferenceError,
 )
 from import_pipeline.domain.outcomes import LineOutcome
+from import_pipeline.services.bulk_collection import bulk_collection
 from import_pipeline.services.unit_of_work import DedupStore, UnitOfWorkFactory
 
 CHUNK_SIZE = 2_000
@@ -117,8 +118,20 @@ def deduplicate_record(
     """Decide the record's new references against the repository (see the module).
 
     Idempotent; raises `UnknownRecordError` for an unknown record. `on_progress` is
-    called with the references decided so far after each chunk.
+    called with the references decided so far after each chunk. The garbage collector
+    keeps the pace of bulk work meanwhile (`bulk_collection`).
     """
+    with bulk_collection():
+        return _deduplicate_record(units, record_id, chunk_size, per_key, on_progress)
+
+
+def _deduplicate_record(
+    units: UnitOfWorkFactory,
+    record_id: uuid.UUID,
+    chunk_size: int,
+    per_key: int,
+    on_progress: Callable[[int], None] | None,
+) -> DeduplicationReport:
     started = time.perf_counter()
     with units() as uow:
         if uow.imports.get_record(record_id) is None:
