@@ -9,7 +9,7 @@ condition keeps a person's decision from an automatic one.
 """
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -32,8 +32,8 @@ from import_pipeline.store.bulk import (
     index_probes,
     insert_for,
     insert_ignoring_conflicts,
+    insert_staged,
     psycopg_connection,
-    staged,
 )
 from import_pipeline.store.tables import (
     dedup_blocking_key,
@@ -62,7 +62,7 @@ _ROW = (
     "created_at",
     "updated_at",
 )
-# `save_decisions` on PostgreSQL: the rows staged by COPY (`bulk.staged`), then one
+# `save_decisions` on PostgreSQL: the rows staged by COPY (`bulk.insert_staged`), then one
 # statement with the SQLAlchemy upsert's rules (a person's decision is replaced only by
 # a person's), in reference order.
 _DECISION_STAGING = "dedup_decision_staging"
@@ -122,22 +122,6 @@ class SqlDedupStore:
         self._connection = connection
         self._postgres = connection.dialect.name == "postgresql"
 
-    def _staged_insert(
-        self,
-        name: str,
-        columns: Sequence[tuple[str, str]],
-        rows: Iterable[Sequence[Any]],
-        statement: str,
-        params: Sequence[Any] = (),
-    ) -> None:
-        """Stage `rows` by COPY (`bulk.staged`) and run `statement`, which reads them."""
-        with (
-            psycopg_connection(self._connection).cursor() as cursor,
-            staged(cursor, name, columns, rows) as written,
-        ):
-            if written:
-                cursor.execute(statement, params)
-
     def _raw(self, statement: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         """Run `statement` with binary (array) parameters on the psycopg connection."""
         with (
@@ -168,11 +152,12 @@ class SqlDedupStore:
         computed = evidence_of_references(self._connection, reference_ids)
         ordered = sorted(computed, key=str)
         if self._postgres:
-            self._staged_insert(
+            insert_staged(
+                self._connection,
                 "dedup_evidence_staging",
                 (("reference_id", "uuid"), ("evidence", "jsonb")),
                 ((ref, _jsonb(evidence_to_json(computed[ref]))) for ref in ordered),
-                "INSERT INTO dedup_evidence (reference_id, evidence) SELECT reference_id, "
+                then="INSERT INTO dedup_evidence (reference_id, evidence) SELECT reference_id, "
                 "evidence FROM dedup_evidence_staging ORDER BY reference_id ON CONFLICT DO NOTHING",
             )
             return computed
@@ -200,17 +185,18 @@ class SqlDedupStore:
 
     def add_blocking_keys(self, rows: Sequence[tuple[str, uuid.UUID]]) -> None:
         """Store (key, reference id) pairs in key order, skipping those stored already."""
-        # Key order, then id order (`UUID.int` orders as str() does, without formatting).
-        ordered = sorted(set(rows), key=lambda row: (row[0], row[1].int))
-        if self._postgres:
-            self._staged_insert(
+        if self._postgres:  # ordered by the statement
+            insert_staged(
+                self._connection,
                 "dedup_blocking_key_staging",
                 (("key", "text"), ("reference_id", "uuid")),
-                ordered,
-                "INSERT INTO dedup_blocking_key (key, reference_id) SELECT key, reference_id "
+                set(rows),
+                then="INSERT INTO dedup_blocking_key (key, reference_id) SELECT key, reference_id "
                 "FROM dedup_blocking_key_staging ORDER BY key, reference_id ON CONFLICT DO NOTHING",
             )
             return
+        # Key order, then id order (`UUID.int` orders as str() does, without formatting).
+        ordered = sorted(set(rows), key=lambda row: (row[0], row[1].int))
         for start in range(0, len(ordered), _BATCH):
             insert_ignoring_conflicts(
                 self._connection,
@@ -303,17 +289,18 @@ class SqlDedupStore:
         now = utc_now()
         if self._postgres:
             ordered = sorted(set(reference_ids), key=str)
-            self._staged_insert(
+            insert_staged(
+                self._connection,
                 "dedup_pending_staging",
                 (("reference_id", "uuid"),),
                 ((ref,) for ref in ordered),
-                "INSERT INTO dedup_decision (reference_id, determination, score, evidence, "
+                then="INSERT INTO dedup_decision (reference_id, determination, score, evidence, "
                 "decided_by, record_id, created_at, updated_at) "
                 "SELECT reference_id, %s, 0, '{}'::jsonb, %s, %s, %s, %s "
                 "FROM dedup_pending_staging ORDER BY reference_id "
                 "ON CONFLICT (reference_id) DO UPDATE "
                 "SET record_id = excluded.record_id WHERE dedup_decision.record_id IS NULL",
-                [PENDING, str(DecidedBy.AUTOMATIC), record_id, now, now],
+                params=[PENDING, str(DecidedBy.AUTOMATIC), record_id, now, now],
             )
             return
         for part in _batches(sorted(reference_ids, key=str)):
@@ -400,14 +387,15 @@ class SqlDedupStore:
                 raise ValueError(f"not a stored determination: {row['determination']!r}")
         protected = self._decided_by_a_person([row["reference_id"] for row in rows])
         if self._postgres:
-            self._staged_insert(
+            insert_staged(
+                self._connection,
                 _DECISION_STAGING,
                 _DECISION_COLUMNS,
                 (
                     tuple(_jsonb(row[name]) if name == "evidence" else row[name] for name in _ROW)
                     for row in rows
                 ),
-                _POSTGRES_DECISION_UPSERT,
+                then=_POSTGRES_DECISION_UPSERT,
             )
         else:
             self._upsert_decisions(rows)

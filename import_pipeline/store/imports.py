@@ -27,7 +27,7 @@ from import_pipeline.domain.statuses import (
     ImportResultStatus,
     RunBy,
 )
-from import_pipeline.store.bulk import psycopg_connection, staged
+from import_pipeline.store.bulk import insert_staged
 from import_pipeline.store.tables import import_batch, import_record, import_result
 
 _TERMINAL = sorted(str(status) for status in RESULT_TERMINAL_STATUSES)
@@ -322,7 +322,7 @@ class ImportRepository:
     def _write_results_staged(
         self, batch_id: uuid.UUID, results: Iterable[dict[str, Any]], now: datetime.datetime
     ) -> int:
-        """The upsert on PostgreSQL: the rows staged by COPY (`bulk.staged`), then one INSERT."""
+        """The upsert on PostgreSQL: the rows staged by COPY (`bulk.insert_staged`), one INSERT."""
         rows = (
             (
                 item["line_number"],
@@ -333,16 +333,14 @@ class ImportRepository:
             )
             for item in results
         )
-        with (
-            psycopg_connection(self.connection).cursor() as cursor,
-            staged(cursor, _STAGING_TABLE, _STAGED, rows) as written,
-        ):
-            if written:
-                cursor.execute(
-                    _postgres_result_upsert(self.connection.dialect),
-                    {"batch_id": batch_id, "now": now},
-                )
-        return written
+        return insert_staged(
+            self.connection,
+            _STAGING_TABLE,
+            _STAGED,
+            rows,
+            then=_postgres_result_upsert(self.connection.dialect),
+            params={"batch_id": batch_id, "now": now},
+        )
 
     def result_statuses(self, batch_id: uuid.UUID) -> list[str]:
         """The distinct result statuses of a batch."""
