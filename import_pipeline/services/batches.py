@@ -70,6 +70,7 @@ def _transient_db_errors_as_batch_errors(
 
 
 @_transient_db_errors_as_batch_errors
+@bulk_collection()
 def process_batch(
     units: UnitOfWorkFactory,
     batch_id: uuid.UUID,
@@ -101,35 +102,9 @@ def process_batch(
 
     The source is held to the batch's fingerprint (`source_guard`): one that changed
     since it was registered fails the batch, and so does one that cannot be read to the
-    end, after the lines read before are settled.
+    end, after the lines read before are settled. The garbage collector keeps the pace
+    of bulk work meanwhile (`bulk_collection`).
     """
-    with bulk_collection():
-        return _process_batch(
-            units,
-            batch_id,
-            chunk_size=chunk_size,
-            writers=writers,
-            workers=workers,
-            http_max_bytes=http_max_bytes,
-            http_limits=http_limits,
-            storage_policy=storage_policy,
-            on_progress=on_progress,
-        )
-
-
-def _process_batch(
-    units: UnitOfWorkFactory,
-    batch_id: uuid.UUID,
-    *,
-    chunk_size: int,
-    writers: int,
-    workers: int,
-    http_max_bytes: int,
-    http_limits: HttpLimits | None,
-    storage_policy: StoragePolicy | None,
-    on_progress: BatchProgressCallback | None,
-) -> BatchReport:
-    """`process_batch`, with the garbage collector at the pace of bulk work."""
     started_at = time.perf_counter()
     with units() as uow:
         imports = uow.imports

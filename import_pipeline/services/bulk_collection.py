@@ -25,8 +25,9 @@ BULK_THRESHOLDS = (50_000, 20, 100)
 def bulk_collection() -> Iterator[None]:
     """Collect garbage at `BULK_THRESHOLDS` inside the block, at the previous pace after it.
 
-    The pace is the process's: another thread's allocations count too while the block
-    runs (which only makes its collections rarer as well).
+    Also a decorator (`@bulk_collection()`), for a whole function. The pace is the
+    process's: another thread's allocations count too while the block runs (which only
+    makes its collections rarer as well).
     """
     before = gc.get_threshold()
     gc.set_threshold(*BULK_THRESHOLDS)

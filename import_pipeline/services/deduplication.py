@@ -107,6 +107,7 @@ def contested_decisions(
     ]
 
 
+@bulk_collection()
 def deduplicate_record(
     units: UnitOfWorkFactory,
     record_id: uuid.UUID,
@@ -121,17 +122,6 @@ def deduplicate_record(
     called with the references decided so far after each chunk. The garbage collector
     keeps the pace of bulk work meanwhile (`bulk_collection`).
     """
-    with bulk_collection():
-        return _deduplicate_record(units, record_id, chunk_size, per_key, on_progress)
-
-
-def _deduplicate_record(
-    units: UnitOfWorkFactory,
-    record_id: uuid.UUID,
-    chunk_size: int,
-    per_key: int,
-    on_progress: Callable[[int], None] | None,
-) -> DeduplicationReport:
     started = time.perf_counter()
     with units() as uow:
         if uow.imports.get_record(record_id) is None:

@@ -26,3 +26,12 @@ def test_the_callers_pace_comes_back_after_an_error(own_pace):
     with pytest.raises(RuntimeError), bulk_collection():
         raise RuntimeError("a failed batch")
     assert gc.get_threshold() == own_pace
+
+
+def test_as_a_decorator_each_call_runs_at_the_bulk_pace(own_pace):
+    @bulk_collection()
+    def pace_inside():
+        return gc.get_threshold()
+
+    assert [pace_inside(), pace_inside()] == [BULK_THRESHOLDS, BULK_THRESHOLDS]
+    assert gc.get_threshold() == own_pace
