@@ -25,16 +25,16 @@ refuses it too).
 import bisect
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 import orjson
 
 from import_pipeline.dedup.blocking import index_keys, probe_keys
 from import_pipeline.dedup.decisions import Candidate, decide_among, to_score
 from import_pipeline.dedup.normalise import Evidence, evidence_from_content
-from import_pipeline.dedup.screening import Screen, worth_scoring_many
+from import_pipeline.dedup.screening import KeyScreens, Screen
 from import_pipeline.dedup.stored import ReferenceDecision
 from import_pipeline.dedup.vocabulary import (
     CONTESTED_IDENTIFIER,
@@ -181,49 +181,71 @@ def _json_ready(evidence: Mapping[str, Any]) -> dict[str, Any]:
 class _Seen:
     """What one run of the step has read, kept across its chunks to be read once.
 
-    While the decide pass runs, the index pass is over: the references under a key and
-    the candidates' evidence stay as read. Groups change only by the step's own
-    decisions, which it records here as it makes them. Each map is emptied when it
-    passes `SEEN_AT_MOST` entries, at the start of a chunk (everything is in the
-    database by then), so memory stays bounded on any repository. Reference ids are
-    kept as their 128-bit integers (`UUID.int`, which orders them as the database
-    does): the step compares and hashes millions of them, and `UUID` does that in Python.
+    While the decide pass runs, the index pass is over: the references under a key, their
+    screens (arranged per key, `KeyScreens`) and the candidates' evidence stay as read.
+    Groups change only by the step's own decisions, which it records here as it makes
+    them (`set_group`). Each map is emptied when it passes `SEEN_AT_MOST` entries, at the
+    start of a chunk (everything is in the database by then), so memory stays bounded on
+    any repository. Reference ids are kept as their 128-bit integers (`UUID.int`, which
+    orders them as the database does): the step compares and hashes millions of them,
+    and `UUID` does that in Python.
     """
 
     def __init__(self, dedup: DedupStore) -> None:
         """Nothing read yet; `dedup` is rebound to each chunk's unit of work."""
         self.dedup = dedup
-        self.under: dict[str, list[int]] = {}
+        self.keyed: dict[str, KeyScreens] = {}
         self.screens: dict[int, Screen] = {}
         self.groups: dict[int, int] = {}
+        self.pointed: set[int] = set()
+        """Canonical references with another member in `groups` (a superset of them)."""
         self.evidence: dict[int, Evidence] = {}
 
     def start_chunk(self, dedup: DedupStore) -> None:
-        """Read through `dedup` from now on; forget what has grown past its bound."""
+        """Read through `dedup` from now on; forget what has grown past its bound.
+
+        The arranged keys, screens and groups go together (a key's references need
+        their groups), the evidence on its own.
+        """
         self.dedup = dedup
-        for seen in (self.under, self.screens, self.groups, self.evidence):
-            if len(seen) > SEEN_AT_MOST:
+        if any(len(seen) > SEEN_AT_MOST for seen in (self.keyed, self.screens, self.groups)):
+            for seen in (self.keyed, self.screens, self.groups, self.pointed):
                 seen.clear()
-        if len(self.groups) < len(self.screens):  # a screen is only used with its group
-            self.screens.clear()
+        if len(self.evidence) > SEEN_AT_MOST:
+            self.evidence.clear()
+
+    def set_group(self, reference: int, group: int) -> None:
+        """`reference` is in the group of canonical reference `group` (itself when canonical)."""
+        self.groups[reference] = group
+        if group != reference:
+            self.pointed.add(group)
 
     def read_keys(self, keys: set[str], per_key: int) -> None:
-        """Read the references under the keys not read yet (none under a key: empty)."""
-        missing = sorted(keys - self.under.keys())
-        if missing:
-            found = self.dedup.references_under(missing, per_key)
-            for key in missing:
-                self.under[key] = [ref.int for ref in found.get(key, ())]
+        """Arrange the screens under the keys not read yet (none under a key: empty).
 
-    def read_screens(self, references: set[int]) -> None:
+        A reference under a key whose evidence is gone has no screen, and is left out.
+        """
+        missing = sorted(keys - self.keyed.keys())
+        if not missing:
+            return
+        found = self.dedup.references_under(missing, per_key)
+        under = {key: [ref.int for ref in found.get(key, ())] for key in missing}
+        self._read_screens({ref for refs in under.values() for ref in refs})
+        for key, refs in under.items():
+            kept = [ref for ref in refs if ref in self.screens]
+            self.keyed[key] = KeyScreens.of(kept, [self.screens[ref] for ref in kept])
+
+    def _read_screens(self, references: set[int]) -> None:
         """Read the screens and groups of the references not read yet."""
         missing = [uuid.UUID(int=ref) for ref in sorted(references - self.screens.keys())]
         for reference_id, (screen, group) in self.dedup.screens_of(missing).items():
             self.screens[reference_id.int] = screen
-            self.groups.setdefault(reference_id.int, group.int)
+            if reference_id.int not in self.groups:
+                self.set_group(reference_id.int, group.int)
 
-    def evidence_of(self, references: Sequence[int]) -> dict[int, Evidence]:
+    def evidence_of(self, references: Iterable[int]) -> dict[int, Evidence]:
         """The evidence of those of `references` with any, read once."""
+        references = list(references)
         missing = [uuid.UUID(int=ref) for ref in references if ref not in self.evidence]
         if missing:
             found = self.dedup.evidence_of(missing)
@@ -231,48 +253,54 @@ class _Seen:
         return {ref: self.evidence[ref] for ref in references if ref in self.evidence}
 
 
-def _older_than(reference: int, found: list[list[int]]) -> list[int]:
-    """The ids below `reference` in any of the ascending lists `found`, once each, ascending."""
-    parts = [ids[: bisect.bisect_left(ids, reference)] for ids in found]
-    parts = [part for part in parts if part]
-    if len(parts) == 1:
-        return parts[0]
-    return sorted(set().union(*parts))
+@dataclass
+class _Screened:
+    """One new reference's candidates: the older ids under each of its keys, and the worthy."""
+
+    older: list[list[int]] = field(default_factory=list)
+    worthy: set[int] = field(default_factory=set)
+
+    def considered(self) -> int:
+        """How many candidates the screening looked at (each once)."""
+        if len(self.older) == 1:
+            return len(self.older[0])
+        return len(set().union(*self.older))
+
+    def candidates(self) -> list[int]:
+        """The candidates, once each, ascending."""
+        if len(self.older) == 1:
+            return self.older[0]
+        return sorted(set().union(*self.older))
+
+
+def _screen(seen: _Seen, ref: int, new: Evidence, keys: frozenset[str]) -> _Screened:
+    """`new`'s candidates under `keys`: those older than `ref`, and which are worth scoring."""
+    screened = _Screened()
+    for key in keys:
+        under = seen.keyed[key]
+        before = bisect.bisect_left(under.ids, ref)
+        if before:
+            screened.older.append(under.ids[:before])
+            screened.worthy.update(under.worthy(new, before))
+    return screened
 
 
 def _decide_chunk(seen: _Seen, chunk: Sequence[uuid.UUID], per_key: int) -> tuple[int, int]:
     """Decide a chunk of references (ascending ids); returns (changed, kept).
 
-    Each reference's candidates are screened (`dedup.screening`) in one call; only those
+    Each reference is screened against its keys (`dedup.screening`); only the candidates
     worth scoring, and the other members of their groups, are read in full and decided
     on (`dedup.decide_among`), which answers what `dedup.decide` answers over all of them.
+    Most references have no candidate worth scoring: they are canonical, with the count
+    of candidates considered, and their candidates' groups are never looked at.
     """
     dedup = seen.dedup
     stored = dedup.decisions_of(chunk)
-    evidence = seen.evidence_of([ref.int for ref in chunk])
+    evidence = seen.evidence_of(ref.int for ref in chunk)
     probes = {ref: probe_keys(known) for ref, known in evidence.items()}
     seen.read_keys({key for keys in probes.values() for key in keys}, per_key)
-    older = {
-        ref: _older_than(ref, [seen.under[key] for key in keys]) for ref, keys in probes.items()
-    }
-    seen.read_screens({other for others in older.values() for other in others})
-    screened: dict[int, tuple[list[int], list[bool]]] = {}
-    for ref, found in older.items():
-        others, maybe = found, [seen.screens.get(other) for other in found]
-        if not all(maybe):  # a reference under a key whose evidence is gone
-            others = [other for other, screen in zip(found, maybe, strict=True) if screen]
-            maybe = [screen for screen in maybe if screen]
-        screened[ref] = (others, worth_scoring_many(evidence[ref], cast(list[Screen], maybe)))
-    seen.evidence_of(
-        sorted(
-            {
-                other
-                for others, worth in screened.values()
-                for other, keep in zip(others, worth, strict=True)
-                if keep
-            }
-        )
-    )
+    screened = {ref: _screen(seen, ref, evidence[ref], keys) for ref, keys in probes.items()}
+    seen.evidence_of(sorted({other for found in screened.values() for other in found.worthy}))
     to_save: list[ReferenceDecision] = []
     kept = 0
     for reference_id in chunk:
@@ -280,22 +308,14 @@ def _decide_chunk(seen: _Seen, chunk: Sequence[uuid.UUID], per_key: int) -> tupl
         current = stored.get(reference_id)
         if current is not None and current.kept_by_the_step:
             kept += 1
-            seen.groups[ref] = current.group.int
+            seen.set_group(ref, current.group.int)
             continue
-        others, worth = screened.get(ref, ([], []))
-        groups = [seen.groups[other] for other in others]
-        if ref in groups:  # a person made an older reference a duplicate of this one
-            keep = [p for p, group in enumerate(groups) if group != ref]
-            others, worth = [others[p] for p in keep], [worth[p] for p in keep]
-            groups = [groups[p] for p in keep]
-        chosen = to_score(groups, worth) if True in worth else []
-        full = seen.evidence_of([others[p] for p in chosen])
-        candidates = [
-            Candidate(uuid.UUID(int=others[p]), uuid.UUID(int=groups[p]), full[others[p]])
-            for p in chosen
-            if others[p] in full
-        ]
-        outcome = decide_among(evidence.get(ref, _NO_EVIDENCE), candidates, considered=len(others))
+        found = screened.get(ref) or _Screened()
+        if found.worthy or ref in seen.pointed:
+            candidates, considered = _to_decide_on(seen, ref, found)
+        else:
+            candidates, considered = [], found.considered()
+        outcome = decide_among(evidence.get(ref, _NO_EVIDENCE), candidates, considered=considered)
         decided = ReferenceDecision(
             reference_id=reference_id,
             determination=str(outcome.determination),
@@ -305,10 +325,32 @@ def _decide_chunk(seen: _Seen, chunk: Sequence[uuid.UUID], per_key: int) -> tupl
             decided_by=DecidedBy.AUTOMATIC,
             record_id=current.record_id if current else None,
         )
-        seen.groups[ref] = decided.group.int
+        seen.set_group(ref, decided.group.int)
         if current is None or not current.same_outcome(decided):
             to_save.append(decided)
     return dedup.save_decisions(to_save), kept
+
+
+def _to_decide_on(seen: _Seen, ref: int, found: _Screened) -> tuple[list[Candidate], int]:
+    """The candidates `decide_among` scores for `ref` (`to_score`), and how many were considered.
+
+    A candidate a person made a duplicate of `ref` (an older reference in `ref`'s group) is
+    not one of its candidates.
+    """
+    others = found.candidates()
+    groups = [seen.groups[other] for other in others]
+    if ref in groups:
+        keep = [p for p, group in enumerate(groups) if group != ref]
+        others, groups = [others[p] for p in keep], [groups[p] for p in keep]
+    worth = [other in found.worthy for other in others]
+    chosen = to_score(groups, worth) if True in worth else []
+    full = seen.evidence_of(others[p] for p in chosen)
+    candidates = [
+        Candidate(uuid.UUID(int=others[p]), uuid.UUID(int=groups[p]), full[others[p]])
+        for p in chosen
+        if others[p] in full
+    ]
+    return candidates, len(others)
 
 
 def _group(decisions: Mapping[uuid.UUID, ReferenceDecision], reference_id: uuid.UUID) -> uuid.UUID:
