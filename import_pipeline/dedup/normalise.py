@@ -9,6 +9,7 @@ parsed line (`evidence_of_line`). Accents are folded with the standard library's
 they are, casefolded.
 """
 
+import functools
 import itertools
 import re
 import unicodedata
@@ -38,6 +39,8 @@ _NAME_SUFFIXES = frozenset({"jr", "sr", "ii", "iii", "iv", "2nd", "3rd"})
 _NAME_PARTICLES = frozenset(
     {"van", "von", "der", "den", "de", "del", "della", "di", "da", "dos", "du", "la", "le"}
 )
+SURNAMES_CACHED = 1 << 16
+"""Display names whose surname `surname` remembers (a few megabytes)."""
 _MAX_INITIALS_LENGTH = 3  # "QJ" in "Zhai QJ": an all-capitals token this short is initials
 
 
@@ -104,7 +107,7 @@ def title_numbers(title: str) -> tuple[int, ...]:
             numbers.append(_ROMAN_ANYWHERE[word])
         elif previous in _NUMBER_MARKERS and word in _ROMAN_AFTER_MARKER:
             numbers.append(_ROMAN_AFTER_MARKER[word])
-        else:
+        elif not word.isalpha():  # letters only (most words): no digit in it
             numbers.extend(int(match) for match in _DIGITS.findall(word))
         previous = word
     return tuple(numbers)
@@ -129,29 +132,30 @@ def _is_initials(token: str) -> bool:
     return len(letters) == 1 or (len(letters) <= _MAX_INITIALS_LENGTH and letters.isupper())
 
 
+@functools.lru_cache(maxsize=SURNAMES_CACHED)
 def surname(display_name: str) -> str | None:
     """The surname in an author's display name, normalised; None when there is none.
 
     Handles "Surname, First", "First M. Surname", "Surname FM" / "Surname F. M." and
-    particles ("J. van der Berg" and "van der Berg, J." both give "vanderberg").
+    particles ("J. van der Berg" and "van der Berg, J." both give "vanderberg"). Kept for
+    the last `SURNAMES_CACHED` names: authors recur across a repository's references,
+    and this is half the cost of a reference's evidence.
     """
     name = display_name.strip()
     if "," in name:
-        candidate = name.split(",", 1)[0]
-    else:
-        tokens = [t for t in name.split() if _squash(t) not in _NAME_SUFFIXES]
-        tokens = [t for t in tokens if _squash(t)]
-        if not tokens:
-            return None
-        if len(tokens) > 1 and _is_initials(tokens[-1]) and not _is_initials(tokens[0]):
-            candidate = tokens[0]  # "Zhai Q. J.": surname first, initials after
-        else:
-            start = len(tokens) - 1
-            while start > 0 and _squash(tokens[start - 1]) in _NAME_PARTICLES:
-                start -= 1
-            candidate = " ".join(tokens[start:])
-    squashed = _squash(candidate)
-    return squashed or None
+        return _squash(name.split(",", 1)[0]) or None
+    # Each token with its squashed form, once; suffixes ("Jr") and bare punctuation dropped.
+    tokens = [(token, squashed) for token in name.split() if (squashed := _squash(token))]
+    tokens = [(token, squashed) for token, squashed in tokens if squashed not in _NAME_SUFFIXES]
+    if not tokens:
+        return None
+    if len(tokens) > 1 and _is_initials(tokens[-1][0]) and not _is_initials(tokens[0][0]):
+        return tokens[0][1]  # "Zhai Q. J.": surname first, initials after
+    start = len(tokens) - 1
+    while start > 0 and tokens[start - 1][1] in _NAME_PARTICLES:
+        start -= 1
+    # Squashing drops the spaces, so the squashed surname is its tokens' squashed forms.
+    return "".join(squashed for _, squashed in tokens[start:])
 
 
 def _squash(text: str) -> str:
