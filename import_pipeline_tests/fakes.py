@@ -15,7 +15,7 @@ import dataclasses
 import datetime
 import threading
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self
@@ -432,12 +432,14 @@ class MemoryDedupStore:
         missing = [r for r in reference_ids if r not in found]
         return found | memory_evidence(self.data, missing)
 
-    def index_evidence(self, reference_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Evidence]:
-        """Evidence computed from the enhancements, kept unless kept already."""
-        computed = memory_evidence(self.data, reference_ids)
-        for reference_id, evidence in computed.items():
-            self.data.evidence.setdefault(reference_id, evidence)
-        return computed
+    def content_evidence(self, reference_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Evidence]:
+        """Evidence computed from the enhancements."""
+        return memory_evidence(self.data, reference_ids)
+
+    def keep_evidence(self, evidence: Mapping[uuid.UUID, Evidence]) -> None:
+        """Keep the evidence unless kept already."""
+        for reference_id, known in evidence.items():
+            self.data.evidence.setdefault(reference_id, known)
 
     def known_references(self, reference_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
         """Those of `reference_ids` that exist."""

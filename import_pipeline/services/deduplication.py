@@ -6,6 +6,7 @@ each in chunks of one unit of work:
 1. *Index*: in source order, each new reference's evidence is normalised from its
    enhancements and kept, its blocking keys (`dedup.blocking.index_keys`) are stored,
    and it gets a `pending` decision naming the record, unless it has a decision already.
+   A chunk's rows are written on a second thread while the next chunk is normalised.
 2. *Decide*: in reference-id order (ids are time-ordered, so this is the order the
    references were created in), each reference is decided against the references
    stored under its probe keys that are older than it, each taken with the canonical
@@ -26,6 +27,7 @@ import bisect
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -127,8 +129,7 @@ def deduplicate_record(
         if uow.imports.get_record(record_id) is None:
             raise UnknownRecordError(f"no import record with id {record_id}")
         batch_ids = [batch.id for batch in uow.imports.list_batches(record_id)]
-    for batch_id in batch_ids:
-        _index_batch(units, record_id, batch_id, chunk_size)
+    _index_record(units, record_id, batch_ids, chunk_size)
     report = DeduplicationReport(record_id)
     after: uuid.UUID | None = None
     seen: _Seen | None = None
@@ -152,24 +153,51 @@ def deduplicate_record(
     return report
 
 
-def _index_batch(
-    units: UnitOfWorkFactory, record_id: uuid.UUID, batch_id: uuid.UUID, chunk_size: int
+def _index_record(
+    units: UnitOfWorkFactory, record_id: uuid.UUID, batch_ids: Sequence[uuid.UUID], chunk_size: int
 ) -> None:
-    """Store the blocking keys of the batch's new references and mark them pending."""
-    after_line = 0
-    while True:
-        with units() as uow:
-            rows = uow.imports.created_references(batch_id, after_line, chunk_size)
-            if not rows:
-                return
-            ids = [reference_id for _, reference_id in rows]
-            evidence = uow.dedup.index_evidence(ids)
-            uow.dedup.add_blocking_keys(
-                [(key, ref) for ref, known in evidence.items() for key in index_keys(known)]
-            )
-            uow.dedup.mark_pending(ids, record_id)
-            uow.commit()
-        after_line = rows[-1][0]
+    """Keep the evidence and blocking keys of the record's new references; mark them pending.
+
+    A chunk of references at a time, batch by batch in line order. Each chunk's rows are
+    written in a unit of work of their own, on a second thread, while the next chunk is
+    read and normalised: PostgreSQL's share (the rows' indexes and foreign keys) then
+    overlaps this process's. One chunk's writes are in flight at most; all are committed
+    before this returns, and an error of theirs is raised here. Each write is idempotent
+    (rows kept already stay), so a run that stops half way is finished by the next.
+    """
+    with ThreadPoolExecutor(1, thread_name_prefix="dedup-index") as writer:
+        writing: Future[None] | None = None
+        for batch_id in batch_ids:
+            after_line = 0
+            while True:
+                with units() as uow:
+                    rows = uow.imports.created_references(batch_id, after_line, chunk_size)
+                    if not rows:
+                        break
+                    ids = [reference_id for _, reference_id in rows]
+                    evidence = uow.dedup.content_evidence(ids)
+                keys = [(key, ref) for ref, known in evidence.items() for key in index_keys(known)]
+                if writing is not None:
+                    writing.result()
+                writing = writer.submit(_keep_index, units, record_id, ids, evidence, keys)
+                after_line = rows[-1][0]
+        if writing is not None:
+            writing.result()
+
+
+def _keep_index(
+    units: UnitOfWorkFactory,
+    record_id: uuid.UUID,
+    ids: Sequence[uuid.UUID],
+    evidence: Mapping[uuid.UUID, Evidence],
+    keys: Sequence[tuple[str, uuid.UUID]],
+) -> None:
+    """Write one chunk of the index pass in a unit of work of its own."""
+    with units() as uow:
+        uow.dedup.keep_evidence(evidence)
+        uow.dedup.add_blocking_keys(keys)
+        uow.dedup.mark_pending(ids, record_id)
+        uow.commit()
 
 
 def _json_ready(evidence: Mapping[str, Any]) -> dict[str, Any]:

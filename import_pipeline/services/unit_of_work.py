@@ -13,7 +13,7 @@ one, so that a service can be tested without a database.
 
 import datetime
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Protocol, Self
 
@@ -214,11 +214,12 @@ class DedupStore(Protocol):
         """The evidence of each reference with any: as indexed, else from its enhancements."""
         ...
 
-    def index_evidence(self, reference_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Evidence]:
-        """Normalise the references' evidence from their enhancements, keep it, return it.
+    def content_evidence(self, reference_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Evidence]:
+        """The references' evidence normalised from their enhancements (nothing is kept)."""
+        ...
 
-        Evidence kept already is left as it was (a reference is indexed once).
-        """
+    def keep_evidence(self, evidence: Mapping[uuid.UUID, Evidence]) -> None:
+        """Keep the references' evidence; evidence kept already is left as it was."""
         ...
 
     def known_references(self, reference_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:

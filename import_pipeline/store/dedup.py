@@ -9,7 +9,7 @@ condition keeps a person's decision from an automatic one.
 """
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -147,31 +147,33 @@ class SqlDedupStore:
             found |= evidence_of_references(self._connection, missing)
         return found
 
-    def index_evidence(self, reference_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Evidence]:
-        """Evidence from the enhancements (`references.queries`), kept in `dedup_evidence`."""
-        computed = evidence_of_references(self._connection, reference_ids)
-        ordered = sorted(computed, key=str)
+    def content_evidence(self, reference_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Evidence]:
+        """Evidence from the enhancements (`references.queries`)."""
+        return evidence_of_references(self._connection, reference_ids)
+
+    def keep_evidence(self, evidence: Mapping[uuid.UUID, Evidence]) -> None:
+        """Insert the evidence in `dedup_evidence`, in id order; rows kept already stay."""
+        ordered = sorted(evidence, key=str)
         if self._postgres:
             insert_staged(
                 self._connection,
                 "dedup_evidence_staging",
                 (("reference_id", "uuid"), ("evidence", "jsonb")),
-                ((ref, _jsonb(evidence_to_json(computed[ref]))) for ref in ordered),
+                ((ref, _jsonb(evidence_to_json(evidence[ref]))) for ref in ordered),
                 then="INSERT INTO dedup_evidence (reference_id, evidence) SELECT reference_id, "
                 "evidence FROM dedup_evidence_staging ORDER BY reference_id ON CONFLICT DO NOTHING",
             )
-            return computed
+            return
         for start in range(0, len(ordered), _UPSERT_BATCH):
             insert_ignoring_conflicts(
                 self._connection,
                 dedup_evidence,
                 [
-                    {"reference_id": ref, "evidence": evidence_to_json(computed[ref])}
+                    {"reference_id": ref, "evidence": evidence_to_json(evidence[ref])}
                     for ref in ordered[start : start + _UPSERT_BATCH]
                 ],
                 ["reference_id"],
             )
-        return computed
 
     def known_references(self, reference_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
         """Those of `reference_ids` that are references of the repository."""
