@@ -15,7 +15,7 @@ from import_pipeline.services.deduplication import (
     reference_decision,
 )
 from import_pipeline_tests.bibliographic import import_papers, paper
-from import_pipeline_tests.fakes import MemoryDatabase
+from import_pipeline_tests.fakes import MemoryDatabase, MemoryDedupStore
 
 TITLE = "Efficacy of batroxobin for vascular cognitive impairment"
 
@@ -119,3 +119,27 @@ def test_a_reference_without_bibliographic_evidence_is_unresolved(units, tmp_pat
     record = import_papers(units, tmp_path / "a.jsonl", [bare])
     report = deduplicate_record(units, record)
     assert report.counts["unresolved"] == 1
+
+
+def test_a_failed_index_write_fails_the_step_and_a_rerun_finishes_it(units, tmp_path, monkeypatch):
+    """The index pass writes on a second thread: its error reaches the caller, nothing is lost."""
+    record = import_papers(
+        units,
+        tmp_path / "a.jsonl",
+        [paper(TITLE, other="1"), paper("Another study", other="2"), paper(TITLE, other="3")],
+    )
+    keep = MemoryDedupStore.add_blocking_keys
+    calls = []
+
+    def fails_second_chunk(self, rows):
+        calls.append(rows)
+        if len(calls) == 2:
+            raise ConnectionError("the database went away")
+        keep(self, rows)
+
+    monkeypatch.setattr(MemoryDedupStore, "add_blocking_keys", fails_second_chunk)
+    with pytest.raises(ConnectionError, match="went away"):
+        deduplicate_record(units, record, chunk_size=1)
+    monkeypatch.setattr(MemoryDedupStore, "add_blocking_keys", keep)
+    report = deduplicate_record(units, record, chunk_size=1)
+    assert report.counts == {"canonical": 2, "duplicate": 1, "pending": 0, "unresolved": 0}
