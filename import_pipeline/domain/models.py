@@ -6,8 +6,10 @@ Field names follow the DESTINY SDK's `ImportRecordRead` / `ImportBatchRead` /
 
 import datetime
 import os
+import threading
 import time
 import uuid
+from collections.abc import Iterator
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -27,17 +29,60 @@ def utc_now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
 
+_VERSION_7 = 0x7 << 76
+_RFC_4122_VARIANT = 0x2 << 62
+_SEQUENCE_BITS = 12  # rand_a of RFC 9562: here a sequence within one call
+_RANDOM_BITS = 62  # rand_b
+_stamp_lock = threading.Lock()
+_last_stamp = 0  # milliseconds and sequence of the last id made (`uuid7_many`)
+
+
 def uuid7() -> uuid.UUID:
     """A time-ordered UUID version 7 (RFC 9562): 48-bit Unix milliseconds, then random.
 
     Ids made close in time sit close in a B-tree, so bulk inserts touch few index pages
     (random v4 ids scatter them once the index outgrows the cache).
     """
-    milliseconds = time.time_ns() // 1_000_000
-    value = (milliseconds & 0xFFFF_FFFF_FFFF) << 80 | int.from_bytes(os.urandom(10))
-    value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
-    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 4122 variant
-    return uuid.UUID(int=value)
+    return uuid7_many(1)[0]
+
+
+def uuid7_many(count: int) -> list[uuid.UUID]:
+    """`count` UUIDs version 7, ascending in the order given, from one read of randomness.
+
+    The 12 bits after the version count within the millisecond (RFC 9562's method 3; a
+    carry moves to the millisecond, which may then run a little ahead of the clock), and
+    each call starts after the last id this process made, so a process's ids ascend in
+    the order they are made; the other 62 bits are random, drawn from the operating
+    system in one call. One call, because each
+    call releases the interpreter lock: a thread that makes one id at a time while
+    another thread computes (a batch worker's writer beside its parser) waits for the
+    lock again after every id, which cost 30-60 us an id instead of about 3.
+    """
+    global _last_stamp  # noqa: PLW0603 (the process's one clock of ids)
+    now = (time.time_ns() // 1_000_000) << _SEQUENCE_BITS
+    with _stamp_lock:
+        first = max(now, _last_stamp + 1)
+        _last_stamp = first + count - 1
+    tails = os.urandom(8 * count)
+    ids = []
+    for position in range(count):
+        stamp = first + position  # milliseconds and sequence, 60 bits
+        tail = int.from_bytes(tails[8 * position : 8 * position + 8]) >> (64 - _RANDOM_BITS)
+        value = (
+            (stamp >> _SEQUENCE_BITS & 0xFFFF_FFFF_FFFF) << 80
+            | _VERSION_7
+            | (stamp & 0xFFF) << 64
+            | _RFC_4122_VARIANT
+            | tail
+        )
+        ids.append(uuid.UUID(int=value))
+    return ids
+
+
+def uuid7_stream(block: int = 256) -> Iterator[uuid.UUID]:
+    """UUIDs version 7 as needed, `block` at a time (`uuid7_many`): at most `block - 1` unused."""
+    while True:
+        yield from uuid7_many(block)
 
 
 def derived_id(namespace: uuid.UUID, name: str) -> uuid.UUID:

@@ -32,7 +32,7 @@ import orjson
 from import_pipeline.dedup.decisions import contradicts_shared_identifier
 from import_pipeline.dedup.normalise import Evidence, evidence_of_line
 from import_pipeline.domain.enhancements import Enhancement
-from import_pipeline.domain.models import utc_now, uuid7
+from import_pipeline.domain.models import utc_now, uuid7_stream
 from import_pipeline.domain.outcomes import ContestedIdentifier, LineOutcome
 from import_pipeline.domain.parsing import ParsedLine
 from import_pipeline.domain.statuses import ImportResultStatus
@@ -44,15 +44,23 @@ class IdentifierRaceError(TransientDatabaseError):
     """A concurrent transaction inserted identifiers this chunk meant to create."""
 
 
+_HASHED_AT_ONCE = 2_047
+
+
 def serialise_enhancement(item: Enhancement) -> tuple[str, str]:
     """(content as JSON text, identity hash over source, type and content).
 
     Keys are sorted, so equal contents give equal hashes; the same text is stored.
     """
     content = orjson.dumps(item.content, option=orjson.OPT_SORT_KEYS)
-    identity = hashlib.sha256(
-        item.source.encode() + b"\x1f" + item.enhancement_type.encode() + b"\x1f" + content
-    )
+    identity = hashlib.sha256(item.source.encode() + b"\x1f" + item.enhancement_type.encode())
+    identity.update(b"\x1f")
+    # In pieces below hashlib's 2,048 bytes, past which it releases the interpreter lock:
+    # a batch worker's writer thread then waited for it again beside the parsing thread
+    # (35-75 us a hash of 3 KB instead of about 9).
+    view = memoryview(content)
+    for start in range(0, len(view), _HASHED_AT_ONCE):
+        identity.update(view[start : start + _HASHED_AT_ONCE])
     return content.decode(), identity.hexdigest()
 
 
@@ -170,6 +178,7 @@ def ingest_chunk(writer: ReferenceWriter, lines: Sequence[ParsedLine]) -> list[L
     matched_references = set(owners.values())
     guard = _ContestGuard(writer, lines, owners)
     now = utc_now()
+    fresh_ids = uuid7_stream()  # made a block at a time: see `uuid7_many`
     outcomes: list[LineOutcome] = []
     new_references: list[tuple[uuid.UUID, str, object]] = []
     new_identifiers: dict[str, IdentifierRow] = {}
@@ -189,7 +198,7 @@ def ingest_chunk(writer: ReferenceWriter, lines: Sequence[ParsedLine]) -> list[L
             )
             continue
         created = not matched
-        reference_id = uuid7() if created else matched.pop()
+        reference_id = next(fresh_ids) if created else matched.pop()
         if created:
             new_references.append((reference_id, line.visibility, now))
             guard.created(reference_id, line)
