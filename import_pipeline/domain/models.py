@@ -37,6 +37,15 @@ _stamp_lock = threading.Lock()
 _last_stamp = 0  # milliseconds and sequence of the last id made (`uuid7_many`)
 
 
+def _new_stamp_lock() -> None:
+    """A forked child's own lock: one another thread held at the fork would stay held."""
+    global _stamp_lock  # noqa: PLW0603
+    _stamp_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_new_stamp_lock)
+
+
 def uuid7() -> uuid.UUID:
     """A time-ordered UUID version 7 (RFC 9562): 48-bit Unix milliseconds, then random.
 
@@ -53,10 +62,10 @@ def uuid7_many(count: int) -> list[uuid.UUID]:
     carry moves to the millisecond, which may then run a little ahead of the clock), and
     each call starts after the last id this process made, so a process's ids ascend in
     the order they are made; the other 62 bits are random, drawn from the operating
-    system in one call. One call, because each
-    call releases the interpreter lock: a thread that makes one id at a time while
-    another thread computes (a batch worker's writer beside its parser) waits for the
-    lock again after every id, which cost 30-60 us an id instead of about 3.
+    system in one call (3.2 us an id in blocks of 2,000, 4.8 one at a time, measured
+    alone). So a chunk's new references get ids in line order, and a group's canonical
+    reference (the oldest id) is its first line in a worker's share, not a random one
+    among those made in the same millisecond.
     """
     global _last_stamp  # noqa: PLW0603 (the process's one clock of ids)
     now = (time.time_ns() // 1_000_000) << _SEQUENCE_BITS

@@ -3,19 +3,15 @@
 Version 7 and the RFC 4122 variant; the millisecond of the clock; unique; ascending in
 the order they are handed out, within one call, across calls, across threads, and past
 4,096 in one millisecond (the sequence carries into the millisecond). The stream hands
-out at most a block it does not use. And the enhancement hash, fed to hashlib in pieces
-(to keep the interpreter lock), is the SHA-256 of the whole text.
+out at most a block it does not use.
 """
 
-import hashlib
 import itertools
 import threading
 import time
 import uuid
 
-from import_pipeline.domain.enhancements import validate_enhancement
 from import_pipeline.domain.models import uuid7, uuid7_many, uuid7_stream
-from import_pipeline.references.ingest import serialise_enhancement
 
 
 def _milliseconds(value: uuid.UUID) -> int:
@@ -71,19 +67,40 @@ def test_a_stream_hands_out_ascending_ids_a_block_at_a_time():
     assert later > taken[-1]  # the stream's third block was made before it
 
 
-def test_the_enhancement_hash_is_the_sha256_of_source_type_and_content():
-    for size in (10, 2_046, 2_047, 2_048, 4_095, 4_096, 10_000):
-        enhancement = validate_enhancement(
-            {
-                "source": "benchmark",
-                "visibility": "public",
-                "content": {
-                    "enhancement_type": "abstract",
-                    "process": "other",
-                    "abstract": "a" * size,
-                },
-            }
-        )
-        text, digest = serialise_enhancement(enhancement)
-        whole = b"benchmark\x1fabstract\x1f" + text.encode()
-        assert digest == hashlib.sha256(whole).hexdigest()
+def test_a_child_forked_while_another_thread_makes_ids_can_make_ids():
+    """The lock a thread held at the fork is not the child's: the child does not hang."""
+    import os  # noqa: PLC0415
+
+    holding = threading.Event()
+    release = threading.Event()
+
+    def hold_the_lock() -> None:
+        from import_pipeline.domain import models  # noqa: PLC0415
+
+        with models._stamp_lock:
+            holding.set()
+            release.wait(5)
+
+    thread = threading.Thread(target=hold_the_lock)
+    thread.start()
+    holding.wait(5)
+    pid = os.fork()
+    if pid == 0:  # the child: one id, then out, whatever happens
+        try:
+            uuid7_many(3)
+            os._exit(0)
+        finally:
+            os._exit(1)
+    release.set()
+    thread.join()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        time.sleep(0.01)
+    else:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        raise AssertionError("the forked child hung making an id")
+    assert os.waitstatus_to_exitcode(status) == 0
