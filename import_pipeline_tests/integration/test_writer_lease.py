@@ -125,7 +125,10 @@ def test_a_waiting_run_gets_the_record_once_the_holder_stops_renewing(engine, mo
 def test_a_second_run_while_the_first_writes_fails_without_writing(
     pg_engine, postgres_url, monkeypatch, tmp_path
 ):
-    monkeypatch.setenv("IMPORT_PIPELINE_WRITER_LEASE_SECONDS", "1")
+    # Above the batch workers' progress tick (`batch_workers.WAIT_TICK_SECONDS`, 1 s), at
+    # which a batch step renews its lease: a 1 s lease could go stale between two ticks
+    # on a slow machine, and the second run then took it over.
+    monkeypatch.setenv("IMPORT_PIPELINE_WRITER_LEASE_SECONDS", "3")
     get_settings.cache_clear()
     source = generate(tmp_path / "long.jsonl", 40_000, seed=3)  # the first run takes a while
     record = uuid.UUID(
