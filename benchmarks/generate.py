@@ -18,8 +18,10 @@ earlier sessions byte for byte.
 
 import argparse
 import random
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import orjson
 
@@ -218,26 +220,42 @@ def generate(
 
     Identifiers are numbered from `first`, so that files generated with different
     `first` share none (the deduplication timing imports new references that way).
+    The lines go to a temporary file beside `path`, renamed to it once complete: the
+    benchmark reuses a file it finds, and a run stopped half way must leave none.
     """
     shape = SHAPES[shape] if isinstance(shape, str) else shape
     rng = random.Random(seed)  # noqa: S311 (test data, not crypto)
     path.parent.mkdir(parents=True, exist_ok=True)
-    earlier: list[bytes] = []
-    with path.open("wb") as out:
-        for n in range(first, first + lines):
-            roll = rng.random()
-            if roll < shape.malformed:
-                text = rng.choice(_MALFORMED)
-            elif roll < shape.malformed + shape.duplicates and earlier:
-                text = rng.choice(earlier)
-            else:
-                text = orjson.dumps(_line(rng, n, shape))
-                if len(earlier) < 10_000:
-                    earlier.append(text)
-                elif rng.random() < 0.1:
-                    earlier[rng.randrange(len(earlier))] = text
-            out.write(text + b"\n")
+    with tempfile.NamedTemporaryFile(
+        dir=path.parent, prefix=f".{path.name}.", suffix=".partial", delete=False
+    ) as out:
+        partial = Path(out.name)
+        try:
+            _write_lines(out, rng, range(first, first + lines), shape)
+        except BaseException:
+            out.close()
+            partial.unlink()
+            raise
+    partial.replace(path)
     return path
+
+
+def _write_lines(out: IO[bytes], rng: random.Random, numbers: range, shape: Shape) -> None:
+    """Write the lines numbered `numbers` to `out`, drawing from `rng`."""
+    earlier: list[bytes] = []
+    for n in numbers:
+        roll = rng.random()
+        if roll < shape.malformed:
+            text = rng.choice(_MALFORMED)
+        elif roll < shape.malformed + shape.duplicates and earlier:
+            text = rng.choice(earlier)
+        else:
+            text = orjson.dumps(_line(rng, n, shape))
+            if len(earlier) < 10_000:
+                earlier.append(text)
+            elif rng.random() < 0.1:
+                earlier[rng.randrange(len(earlier))] = text
+        out.write(text + b"\n")
 
 
 def main() -> None:
