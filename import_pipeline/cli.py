@@ -515,8 +515,8 @@ def dedupe(record_id: str, as_json: bool) -> None:
         return
     click.echo(
         f"import record {parsed}: {report.references} new reference(s) in "
-        f"{report.seconds:.2f} s ({report.references_per_second:,.0f}/s), "
-        f"{report.changed} decision(s) written, {report.kept} kept"
+        f"{report.seconds:.2f} s ({report.references_per_second:,.0f}/s; index pass "
+        f"{report.index_seconds:.2f} s), {report.changed} decision(s) written, {report.kept} kept"
     )
     click.echo("  duplicates: " + ", ".join(f"{k} {v}" for k, v in report.counts.items()))
 

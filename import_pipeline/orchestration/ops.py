@@ -335,6 +335,7 @@ def deduplicate_record(
             "decisions_kept": report.kept,
             "references_per_second": round(report.references_per_second, 1),
             "seconds": round(report.seconds, 3),
+            "index_pass_seconds": round(report.index_seconds, 3),
         },
     )
 

@@ -55,6 +55,7 @@ def test_the_job_decides_new_references_in_a_step_of_its_own(pg_engine, postgres
     assert metadata["decisions_canonical"].value == 1
     assert metadata["decisions_unresolved"].value == 0
     assert metadata["references_per_second"].value > 0
+    assert 0 < metadata["index_pass_seconds"].value <= metadata["seconds"].value
     with repository(pg_engine) as imports:
         [held] = imports.list_results(record_id=first)
         copy, _ = imports.list_results(record_id=second)

@@ -6,6 +6,7 @@ the decision routes) show what the deduplication step decided, in the same model
 """
 
 import json
+import re
 
 import pytest
 from click.testing import CliRunner
@@ -68,7 +69,9 @@ def test_the_status_says_when_a_records_duplicates_are_not_decided_yet(invoke, t
 def test_the_cli_dedupes_a_record_and_shows_duplicate_of(invoke, two_records):
     first, second, held, copy, unrelated = two_records
     invoke("dedupe", first)
-    assert "2 new reference(s)" in invoke("dedupe", second)
+    said = invoke("dedupe", second)
+    assert "2 new reference(s)" in said
+    assert re.search(r"; index pass \d+\.\d\d s\)", said), said
     results = json.loads(invoke("results", second, "--json"))
     assert [r["duplicate_of"] for r in results] == [str(held), None]
     record = json.loads(invoke("status", second, "--json"))
