@@ -11,8 +11,9 @@ references, and each line's group is read back: its reference's canonical refere
 (`duplicate_of`, or the reference itself). The time is the step's, per 10,000 lines.
 
 Speed: a repository of `--repository` generated references (`benchmarks.generate`) is
-imported and deduplicated once, then a record of `--new` further generated references
-(other identifiers, so all new) is imported; the step's references per second over that
+imported and deduplicated once (and on PostgreSQL vacuumed and analysed, as autovacuum
+would have), then a record of `--new` further generated references (other identifiers,
+so all new) is imported; the step's references per second over that
 record is printed. A figure to read, never asserted by a test.
 """
 
@@ -109,6 +110,8 @@ def time_step(kind: str, repository: int, new: int) -> None:
             f"{first.index_seconds:.1f} s; {first.references_per_second:,.0f}/s)",
             flush=True,
         )
+        if kind == "postgresql":
+            maintain(units)
         path = generate(directory / "new.jsonl", new, seed=7, first=repository + 1)
         record = import_file(units, path, "new")
         report = deduplicate_record(units, record)
@@ -122,6 +125,20 @@ def time_step(kind: str, repository: int, new: int) -> None:
         )
         if kind == "postgresql":
             drop_database(units)
+
+
+def maintain(units: UnitOfWorkFactory) -> None:
+    """`VACUUM ANALYZE` the repository, as PostgreSQL's autovacuum (on by default) would have.
+
+    A repository that new records arrive in has statistics and a visibility map (which
+    index-only scans need); this machine's PostgreSQL runs with autovacuum off, and a
+    database never vacuumed ran the step 15-20% slower. The new record's own rows are
+    left as they arrive.
+    """
+    engine = units.engine  # type: ignore[attr-defined]  # SqlUnits; the port has none
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.exec_driver_sql("VACUUM ANALYZE")
+    print("repository: vacuumed and analysed (as autovacuum would have)", flush=True)
 
 
 def drop_database(units: UnitOfWorkFactory) -> None:
