@@ -70,8 +70,14 @@ def write_papers(path: Path, papers: list[dict[str, Any]]) -> Path:
     return path
 
 
-def import_papers(units: Any, path: Path, papers: list[dict[str, Any]]) -> Any:
-    """Import `papers` as one record through the services (no Dagster); its id."""
+def import_papers(
+    units: Any, path: Path, papers: list[dict[str, Any]], *, lines_per_batch: int = 1000
+) -> Any:
+    """Import `papers` as one record through the services (no Dagster); its id.
+
+    The batches are processed one after the other: with one line a batch, the
+    references are created (and their ids ordered) in line order.
+    """
     from import_pipeline.domain.models import ImportRecord  # noqa: PLC0415
     from import_pipeline.services.batches import process_batch  # noqa: PLC0415
     from import_pipeline.services.finalise import finalise_record  # noqa: PLC0415
@@ -80,7 +86,7 @@ def import_papers(units: Any, path: Path, papers: list[dict[str, Any]]) -> Any:
 
     record = ImportRecord(source_name="tests", processor_name="tests", processor_version="1")
     register_import(units, record, [str(write_papers(path, papers))])
-    for batch_id in start_and_plan(units, record.id, 1000):
+    for batch_id in start_and_plan(units, record.id, lines_per_batch):
         process_batch(units, batch_id, chunk_size=3)
     finalise_record(units, record.id)
     return record.id

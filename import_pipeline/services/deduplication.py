@@ -1,17 +1,20 @@
 """The deduplication step: a record's new references decided against the whole repository.
 
-Two passes over the references the record created (`import_result.reference_created`),
-each in chunks of one unit of work:
+Over the references the record created (`import_result.reference_created`), in chunks
+of one unit of work:
 
-1. *Index*: in source order, each new reference's evidence is normalised from its
-   enhancements and kept, its blocking keys (`dedup.blocking.index_keys`) are stored,
-   and it gets a `pending` decision naming the record, unless it has a decision already.
-   A chunk's rows are written on a second thread while the next chunk is normalised.
-2. *Decide*: in reference-id order (ids are time-ordered, so this is the order the
-   references were created in), each reference is decided against the references
-   stored under its probe keys that are older than it, each taken with the canonical
-   reference of its group: all of them screened at once (`dedup.screening`), those
-   worth it scored (`dedup.decide_among`, the same answer as `dedup.decide` over all).
+1. *Pending marks*: in source order, each new reference gets a `pending` decision naming
+   the record, unless it has a decision already; the record's references are then read
+   back in reference-id order (ids are time-ordered: the order they were created in).
+2. *Index and decide*, a chunk at a time in that order. A chunk is *indexed*: its
+   evidence is normalised from its enhancements and kept, its blocking keys
+   (`dedup.blocking.index_keys`) stored; the writes run on a second thread while the
+   previous chunk is *decided*: each reference against the references stored under its
+   probe keys that are older than it, each taken with the canonical reference of its
+   group, all of them screened at once (`dedup.screening`), those worth it scored
+   (`dedup.decide_among`, the same answer as `dedup.decide` over all). A chunk is
+   decided only once its own index is written, so every reference older than the one
+   decided is indexed by then; newer ones may be or not, and are never candidates.
    A decision depends only on older references and their decisions, which are made
    first, so re-running the step decides the same and writes nothing (a decision is
    saved only when it changes). A person's decision and the import's
@@ -77,8 +80,8 @@ class DeduplicationReport:
     seconds: float = 0.0
     """The whole step's time."""
     index_seconds: float = 0.0
-    """Of `seconds`, the index pass's (evidence, blocking keys, pending marks kept); the
-    rest is the decide pass's."""
+    """Of `seconds`, the index's share that the decisions did not hide: the pending
+    marks, reading and normalising each chunk's evidence, and waiting for its writes."""
     counts: dict[str, int] = field(default_factory=dict)
     """The record's decisions by determination after the step (pending included)."""
 
@@ -113,6 +116,15 @@ def contested_decisions(
     ]
 
 
+@dataclass(frozen=True)
+class _Indexed:
+    """A chunk of the record's references (ascending ids) whose index is being written."""
+
+    ids: list[uuid.UUID]
+    keys: list[tuple[str, uuid.UUID]]
+    written: Future[None]
+
+
 @bulk_collection()
 def deduplicate_record(
     units: UnitOfWorkFactory,
@@ -127,80 +139,98 @@ def deduplicate_record(
     Idempotent; raises `UnknownRecordError` for an unknown record. `on_progress` is
     called with the references decided so far after each chunk. The garbage collector
     keeps the pace of bulk work meanwhile (`bulk_collection`).
+
+    Each chunk is indexed (read and normalised here, written on a second thread) while
+    the one before it is decided, so PostgreSQL's share of the index (the rows'
+    indexes and foreign keys) overlaps this process's decisions. One chunk's writes are
+    in flight at most, an error of theirs is raised here, and each write is idempotent
+    (rows kept already stay), so a run that stops half way is finished by the next.
     """
     started = time.perf_counter()
     with units() as uow:
         if uow.imports.get_record(record_id) is None:
             raise UnknownRecordError(f"no import record with id {record_id}")
         batch_ids = [batch.id for batch in uow.imports.list_batches(record_id)]
-    _index_record(units, record_id, batch_ids, chunk_size)
-    report = DeduplicationReport(record_id, index_seconds=time.perf_counter() - started)
-    after: uuid.UUID | None = None
+    _mark_pending(units, record_id, batch_ids, chunk_size)
+    report = DeduplicationReport(record_id)
     seen: _Seen | None = None
-    while True:
-        with units() as uow:
-            seen = seen or _Seen(uow.dedup)
-            chunk = uow.dedup.record_references(record_id, after=after, limit=chunk_size)
-            if not chunk:
-                report.counts = uow.dedup.decision_counts(record_id)
-                break
-            seen.start_chunk(uow.dedup)
-            changed, kept = _decide_chunk(seen, chunk, per_key)
-            uow.commit()
-        report.references += len(chunk)
-        report.changed += changed
-        report.kept += kept
-        after = chunk[-1]
-        if on_progress is not None:
-            on_progress(report.references)
+    with ThreadPoolExecutor(1, thread_name_prefix="dedup-index") as writer:
+        indexed = _index_next(units, writer, record_id, None, chunk_size)
+        # The index's share: the pending marks, then reading and normalising each
+        # chunk's evidence and waiting for its writes (which overlap the decisions).
+        report.index_seconds = time.perf_counter() - started
+        while indexed is not None:
+            indexing = time.perf_counter()
+            following = _index_next(units, writer, record_id, indexed.ids[-1], chunk_size)
+            indexed.written.result()
+            report.index_seconds += time.perf_counter() - indexing
+            with units() as uow:
+                seen = seen or _Seen(uow.dedup)
+                seen.start_chunk(uow.dedup)
+                seen.forget_keys(indexed.keys, per_key)
+                changed, kept = _decide_chunk(seen, indexed.ids, per_key)
+                uow.commit()
+            report.references += len(indexed.ids)
+            report.changed += changed
+            report.kept += kept
+            if on_progress is not None:
+                on_progress(report.references)
+            indexed = following
+    with units() as uow:
+        report.counts = uow.dedup.decision_counts(record_id)
     report.seconds = time.perf_counter() - started
     return report
 
 
-def _index_record(
+def _mark_pending(
     units: UnitOfWorkFactory, record_id: uuid.UUID, batch_ids: Sequence[uuid.UUID], chunk_size: int
 ) -> None:
-    """Keep the evidence and blocking keys of the record's new references; mark them pending.
+    """Give each new reference of the record a `pending` decision naming it (see the store).
 
-    A chunk of references at a time, batch by batch in line order. Each chunk's rows are
-    written in a unit of work of their own, on a second thread, while the next chunk is
-    read and normalised: PostgreSQL's share (the rows' indexes and foreign keys) then
-    overlaps this process's. One chunk's writes are in flight at most; all are committed
-    before this returns, and an error of theirs is raised here. Each write is idempotent
-    (rows kept already stay), so a run that stops half way is finished by the next.
+    Batch by batch in line order, a chunk of references per unit of work; a reference
+    with a decision keeps it.
     """
-    with ThreadPoolExecutor(1, thread_name_prefix="dedup-index") as writer:
-        writing: Future[None] | None = None
-        for batch_id in batch_ids:
-            after_line = 0
-            while True:
-                with units() as uow:
-                    rows = uow.imports.created_references(batch_id, after_line, chunk_size)
-                    if not rows:
-                        break
-                    ids = [reference_id for _, reference_id in rows]
-                    evidence = uow.dedup.content_evidence(ids)
-                keys = [(key, ref) for ref, known in evidence.items() for key in index_keys(known)]
-                if writing is not None:
-                    writing.result()
-                writing = writer.submit(_keep_index, units, record_id, ids, evidence, keys)
-                after_line = rows[-1][0]
-        if writing is not None:
-            writing.result()
+    for batch_id in batch_ids:
+        after_line = 0
+        while True:
+            with units() as uow:
+                rows = uow.imports.created_references(batch_id, after_line, chunk_size)
+                if not rows:
+                    break
+                uow.dedup.mark_pending([reference_id for _, reference_id in rows], record_id)
+                uow.commit()
+            after_line = rows[-1][0]
+
+
+def _index_next(
+    units: UnitOfWorkFactory,
+    writer: ThreadPoolExecutor,
+    record_id: uuid.UUID,
+    after: uuid.UUID | None,
+    chunk_size: int,
+) -> _Indexed | None:
+    """Read the record's next chunk of references after `after` and start writing its index.
+
+    Returns None when there is none. The writer has one thread: chunks are written in
+    the order they were read.
+    """
+    with units() as uow:
+        ids = uow.dedup.record_references(record_id, after=after, limit=chunk_size)
+        evidence = uow.dedup.content_evidence(ids) if ids else {}
+    keys = [(key, ref) for ref, known in evidence.items() for key in index_keys(known)]
+    writing = writer.submit(_keep_index, units, evidence, keys) if ids else None
+    return _Indexed(ids, keys, writing) if writing is not None else None
 
 
 def _keep_index(
     units: UnitOfWorkFactory,
-    record_id: uuid.UUID,
-    ids: Sequence[uuid.UUID],
     evidence: Mapping[uuid.UUID, Evidence],
     keys: Sequence[tuple[str, uuid.UUID]],
 ) -> None:
-    """Write one chunk of the index pass in a unit of work of its own."""
+    """Write one chunk's index (evidence, blocking keys) in a unit of work of its own."""
     with units() as uow:
         uow.dedup.keep_evidence(evidence)
         uow.dedup.add_blocking_keys(keys)
-        uow.dedup.mark_pending(ids, record_id)
         uow.commit()
 
 
@@ -213,14 +243,15 @@ def _json_ready(evidence: Mapping[str, Any]) -> dict[str, Any]:
 class _Seen:
     """What one run of the step has read, kept across its chunks to be read once.
 
-    While the decide pass runs, the index pass is over: the references under a key, their
-    screens (arranged per key, `KeyScreens`) and the candidates' evidence stay as read.
-    Groups change only by the step's own decisions, which it records here as it makes
-    them (`set_group`). Each map is emptied when it passes `SEEN_AT_MOST` entries, at the
-    start of a chunk (everything is in the database by then), so memory stays bounded on
-    any repository. Reference ids are kept as their 128-bit integers (`UUID.int`, which
-    orders them as the database does): the step compares and hashes millions of them,
-    and `UUID` does that in Python.
+    The references under a key, their screens (arranged per key, `KeyScreens`) and the
+    candidates' evidence stay as read, except a key under which a chunk indexed since
+    may have added a reference (`forget_keys`). Groups change only by the step's own
+    decisions, which it records here as it makes them (`set_group`). Each map is
+    emptied when it passes `SEEN_AT_MOST` entries, at the start of a chunk (everything
+    is in the database by then), so memory stays bounded on any repository. Reference
+    ids are kept as their 128-bit integers (`UUID.int`, which orders them as the
+    database does): the step compares and hashes millions of them, and `UUID` does that
+    in Python.
     """
 
     def __init__(self, dedup: DedupStore) -> None:
@@ -245,6 +276,18 @@ class _Seen:
                 seen.clear()
         if len(self.evidence) > SEEN_AT_MOST:
             self.evidence.clear()
+
+    def forget_keys(self, indexed: Iterable[tuple[str, uuid.UUID]], per_key: int) -> None:
+        """Forget each key read before one of these (key, reference) pairs was indexed.
+
+        A key read while its chunk was being written may hold the chunk's reference or
+        not; read again, it holds it. A key kept full (`per_key` references, all older
+        than the new one) stays: the new reference is not among its oldest.
+        """
+        for key, reference_id in indexed:
+            under = self.keyed.get(key)
+            if under is not None and (len(under.ids) < per_key or under.ids[-1] > reference_id.int):
+                del self.keyed[key]
 
     def set_group(self, reference: int, group: int) -> None:
         """`reference` is in the group of canonical reference `group` (itself when canonical)."""

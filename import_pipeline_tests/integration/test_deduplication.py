@@ -5,12 +5,15 @@ row; a person's decision survives a re-run; a PubMed id shared by two papers wit
 different DOIs and titles is not merged (spec section 3, contested identifiers).
 """
 
+import time
+
 import sqlalchemy as sa
 
 from import_pipeline.dedup.vocabulary import DecidedBy
 from import_pipeline.domain.statuses import ImportResultStatus
 from import_pipeline.references.queries import identifiers_of
 from import_pipeline.services.deduplication import deduplicate_record, record_person_decision
+from import_pipeline.store.dedup import SqlDedupStore
 from import_pipeline.store.tables import dedup_blocking_key, dedup_decision
 from import_pipeline.store.unit_of_work import sql_units
 from import_pipeline_tests.bibliographic import import_papers, paper
@@ -72,6 +75,54 @@ def test_a_rerun_changes_no_row(engine, tmp_path):
     assert again.changed == 0
     assert decision_rows(engine) == before
     assert [row.determination for row in before].count("duplicate") == 4
+
+
+def test_a_key_read_before_a_chunk_was_indexed_is_read_again(engine, tmp_path, monkeypatch):
+    """Chunks are indexed while earlier ones are decided: a key read meanwhile may lack them.
+
+    The index writes are slowed so that each chunk's keys land only after the chunk
+    before it has read its keys. Line 1's title key is read (holding line 1 only) while
+    line 3 is being indexed under it; line 5 (line 3 with its authors swapped and no
+    pages, so that no other key leads to line 3) must still find line 3. (On SQLite the
+    database's one writer lock makes the decide pass wait for the index anyway; the
+    test bites on PostgreSQL, where it fails if the key is not read again.)
+    """
+    write_keys = SqlDedupStore.add_blocking_keys
+
+    def slowly(store, rows):
+        time.sleep(0.3)
+        write_keys(store, rows)
+
+    monkeypatch.setattr(SqlDedupStore, "add_blocking_keys", slowly)
+    units = sql_units(engine)
+    record = import_papers(
+        units,
+        tmp_path / "a.jsonl",
+        [
+            paper(TITLE, year=2001, other="1"),
+            paper("Bone density in older women", other="2"),
+            paper(TITLE, year=2015, other="3"),
+            paper("Gait speed after hip fracture", other="4"),
+            paper(
+                TITLE,
+                year=2015,
+                authors=("X. Y. Yue", "Q. J. Zhai"),
+                volume="",
+                first_page="",
+                last_page="",
+                other="5",
+            ),
+        ],
+        lines_per_batch=1,
+    )
+    report = deduplicate_record(units, record, chunk_size=2)
+    ids = [r.reference_id for r in results(engine, record)]
+    assert ids == sorted(ids)  # created in line order: the chunks are lines 1-2, 3-4, 5
+    with sql_units(engine)() as uow:
+        found = uow.dedup.decisions_of(ids)
+    assert [found[ref].duplicate_of for ref in ids] == [None, None, None, None, ids[2]]
+    assert report.counts["duplicate"] == 1
+    assert deduplicate_record(units, record, chunk_size=2).changed == 0
 
 
 def test_a_persons_decision_survives_a_rerun(engine, tmp_path):
