@@ -142,9 +142,10 @@ def deduplicate_record(
 
     Each chunk is indexed (read and normalised here, written on a second thread) while
     the one before it is decided, so PostgreSQL's share of the index (the rows'
-    indexes and foreign keys) overlaps this process's decisions. One chunk's writes are
-    in flight at most, an error of theirs is raised here, and each write is idempotent
-    (rows kept already stay), so a run that stops half way is finished by the next.
+    indexes and foreign keys) overlaps this process's decisions. The writes of two
+    chunks are pending at most (the one to be decided next, and the one after it); an
+    error of theirs is raised here, and each write is idempotent (rows kept already
+    stay), so a run that stops half way is finished by the next.
     """
     started = time.perf_counter()
     with units() as uow:
