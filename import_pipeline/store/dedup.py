@@ -114,6 +114,39 @@ def _decision(row: Any) -> ReferenceDecision:
     )
 
 
+_DECISION_SELECTED = (
+    "reference_id, determination, canonical_reference_id, score, evidence::text, decided_by, "
+    "record_id, created_at, updated_at"
+)
+"""The columns `_decision_of_tuple` reads, in its order."""
+
+
+def _decision_of_tuple(row: Sequence[Any]) -> ReferenceDecision:
+    """A decision from a raw row of `_DECISION_SELECTED` (the evidence as JSON text)."""
+    (
+        reference_id,
+        determination,
+        canonical,
+        score,
+        evidence,
+        decided_by,
+        record,
+        created,
+        updated,
+    ) = row
+    return ReferenceDecision(
+        reference_id=reference_id,
+        determination=determination,
+        canonical_reference_id=canonical,
+        score=float(score),
+        evidence=orjson.loads(evidence),
+        decided_by=DecidedBy(decided_by),
+        record_id=record,
+        created_at=created,
+        updated_at=updated,
+    )
+
+
 class SqlDedupStore:
     """Blocking keys and decisions in the unit of work's transaction."""
 
@@ -134,14 +167,21 @@ class SqlDedupStore:
     def evidence_of(self, reference_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Evidence]:
         """Indexed evidence (one read of `dedup_evidence`), else from the enhancements."""
         found: dict[uuid.UUID, Evidence] = {}
-        with index_probes(self._connection):
+        if self._postgres:  # as `decisions_of`: one statement, the JSON decoded by orjson
+            rows = self._raw(
+                "SELECT reference_id, evidence::text FROM dedup_evidence "
+                "WHERE reference_id = ANY(%b)",
+                [list(dict.fromkeys(reference_ids))],
+            )
+            found.update((ref, evidence_from_json(orjson.loads(data))) for ref, data in rows)
+        else:
             for part in _batches(reference_ids):
-                rows = self._connection.execute(
+                stored = self._connection.execute(
                     sa.select(dedup_evidence.c.reference_id, dedup_evidence.c.evidence).where(
                         among(self._connection, dedup_evidence.c.reference_id, part)
                     )
                 )
-                found.update((ref, evidence_from_json(data)) for ref, data in rows)
+                found.update((ref, evidence_from_json(data)) for ref, data in stored)
         missing = [ref for ref in dict.fromkeys(reference_ids) if ref not in found]
         if missing:
             found |= evidence_of_references(self._connection, missing)
@@ -350,15 +390,23 @@ class SqlDedupStore:
         self, reference_ids: Sequence[uuid.UUID]
     ) -> dict[uuid.UUID, ReferenceDecision]:
         """The stored decision of each of `reference_ids` that has one."""
+        if self._postgres:
+            # One statement, rows fetched at once: SQLAlchemy's row-by-row fetch and
+            # psycopg's JSON loader cost four times the look-up itself (2,000 decisions:
+            # 33 ms against 8).
+            rows = self._raw(
+                f"SELECT {_DECISION_SELECTED} FROM dedup_decision WHERE reference_id = ANY(%b)",
+                [list(dict.fromkeys(reference_ids))],
+            )
+            return {row[0]: _decision_of_tuple(row) for row in rows}
         found: dict[uuid.UUID, ReferenceDecision] = {}
-        with index_probes(self._connection):
-            for part in _batches(reference_ids):
-                rows = self._connection.execute(
-                    sa.select(dedup_decision).where(
-                        among(self._connection, dedup_decision.c.reference_id, part)
-                    )
+        for part in _batches(reference_ids):
+            rows_read = self._connection.execute(
+                sa.select(dedup_decision).where(
+                    among(self._connection, dedup_decision.c.reference_id, part)
                 )
-                found.update((row.reference_id, _decision(row)) for row in rows)
+            )
+            found.update((row.reference_id, _decision(row)) for row in rows_read)
         return found
 
     def save_decisions(self, decisions: Sequence[ReferenceDecision]) -> int:
