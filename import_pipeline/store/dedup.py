@@ -100,29 +100,26 @@ def _batches(values: Sequence[Any], size: int = _BATCH) -> list[list[Any]]:
     return [ordered[start : start + size] for start in range(0, len(ordered), size)]
 
 
-def _decision(row: Any) -> ReferenceDecision:
-    return ReferenceDecision(
-        reference_id=row.reference_id,
-        determination=row.determination,
-        canonical_reference_id=row.canonical_reference_id,
-        score=float(row.score),
-        evidence=dict(row.evidence),
-        decided_by=DecidedBy(row.decided_by),
-        record_id=row.record_id,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-    )
-
-
-_DECISION_SELECTED = (
-    "reference_id, determination, canonical_reference_id, score, evidence::text, decided_by, "
-    "record_id, created_at, updated_at"
+_DECISION_FIELDS = (
+    "reference_id",
+    "determination",
+    "canonical_reference_id",
+    "score",
+    "evidence",
+    "decided_by",
+    "record_id",
+    "created_at",
+    "updated_at",
 )
-"""The columns `_decision_of_tuple` reads, in its order."""
+"""The columns `_decision` reads, in its order."""
+_DECISION_SELECTED = ", ".join(
+    "evidence::text" if name == "evidence" else name for name in _DECISION_FIELDS
+)
+"""`_DECISION_FIELDS` for a raw statement: the evidence as JSON text, for orjson."""
 
 
-def _decision_of_tuple(row: Sequence[Any]) -> ReferenceDecision:
-    """A decision from a raw row of `_DECISION_SELECTED` (the evidence as JSON text)."""
+def _decision(row: Sequence[Any]) -> ReferenceDecision:
+    """A stored decision from a row of `_DECISION_FIELDS` (the evidence decoded, or text)."""
     (
         reference_id,
         determination,
@@ -139,7 +136,7 @@ def _decision_of_tuple(row: Sequence[Any]) -> ReferenceDecision:
         determination=determination,
         canonical_reference_id=canonical,
         score=float(score),
-        evidence=orjson.loads(evidence),
+        evidence=orjson.loads(evidence) if isinstance(evidence, str) else dict(evidence),
         decided_by=DecidedBy(decided_by),
         record_id=record,
         created_at=created,
@@ -398,11 +395,11 @@ class SqlDedupStore:
                 f"SELECT {_DECISION_SELECTED} FROM dedup_decision WHERE reference_id = ANY(%b)",
                 [list(dict.fromkeys(reference_ids))],
             )
-            return {row[0]: _decision_of_tuple(row) for row in rows}
+            return {row[0]: _decision(row) for row in rows}
         found: dict[uuid.UUID, ReferenceDecision] = {}
         for part in _batches(reference_ids):
             rows_read = self._connection.execute(
-                sa.select(dedup_decision).where(
+                sa.select(*(dedup_decision.c[name] for name in _DECISION_FIELDS)).where(
                     among(self._connection, dedup_decision.c.reference_id, part)
                 )
             )
