@@ -62,6 +62,8 @@ _ROW = (
     "created_at",
     "updated_at",
 )
+"""A decision row's columns, in the order `save_decisions` stages them and `_decision`
+reads them."""
 # `save_decisions` on PostgreSQL: the rows staged by COPY (`bulk.insert_staged`), then one
 # statement with the SQLAlchemy upsert's rules (a person's decision is replaced only by
 # a person's), in reference order.
@@ -100,26 +102,12 @@ def _batches(values: Sequence[Any], size: int = _BATCH) -> list[list[Any]]:
     return [ordered[start : start + size] for start in range(0, len(ordered), size)]
 
 
-_DECISION_FIELDS = (
-    "reference_id",
-    "determination",
-    "canonical_reference_id",
-    "score",
-    "evidence",
-    "decided_by",
-    "record_id",
-    "created_at",
-    "updated_at",
-)
-"""The columns `_decision` reads, in its order."""
-_DECISION_SELECTED = ", ".join(
-    "evidence::text" if name == "evidence" else name for name in _DECISION_FIELDS
-)
-"""`_DECISION_FIELDS` for a raw statement: the evidence as JSON text, for orjson."""
+_DECISION_SELECTED = ", ".join("evidence::text" if name == "evidence" else name for name in _ROW)
+"""`_ROW` for a raw statement: the evidence as JSON text, for orjson."""
 
 
 def _decision(row: Sequence[Any]) -> ReferenceDecision:
-    """A stored decision from a row of `_DECISION_FIELDS` (the evidence decoded, or text)."""
+    """A stored decision from a row of `_ROW` (the evidence decoded, or text)."""
     (
         reference_id,
         determination,
@@ -399,7 +387,7 @@ class SqlDedupStore:
         found: dict[uuid.UUID, ReferenceDecision] = {}
         for part in _batches(reference_ids):
             rows_read = self._connection.execute(
-                sa.select(*(dedup_decision.c[name] for name in _DECISION_FIELDS)).where(
+                sa.select(*(dedup_decision.c[name] for name in _ROW)).where(
                     among(self._connection, dedup_decision.c.reference_id, part)
                 )
             )
